@@ -1,0 +1,5 @@
+"""`python -m muster` runs the `muster` command."""
+
+from muster.cli.main import app
+
+app()

@@ -1,0 +1,64 @@
+"""The CLI's connection to a Muster server's admin API.
+
+Connection: `MUSTER_URL` (default https://localhost:8443) and `MUSTER_TOKEN`, or `MUSTER_TOKEN_FILE` (default: the
+token file the embedded default writes in ./data); `MUSTER_CA_FILE` to trust a private CA.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+DM = "/graph/beta/deviceManagement"
+
+
+def client() -> httpx.Client:
+    url = os.environ.get("MUSTER_URL", "https://localhost:8443")
+    token = os.environ.get("MUSTER_TOKEN")
+    if not token:
+        token_file = Path(os.environ.get("MUSTER_TOKEN_FILE", "data/admin-token"))
+        if not token_file.exists():
+            typer.secho("No API token: set MUSTER_TOKEN or MUSTER_TOKEN_FILE.", err=True, fg="red")
+            raise typer.Exit(2)
+        token = token_file.read_text().strip()
+    ca_file = os.environ.get("MUSTER_CA_FILE")
+    if ca_file is None and Path("data/tls/server.crt").exists() and url.startswith("https://localhost"):
+        ca_file = "data/tls/server.crt"  # the embedded default's own certificate chain
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, verify=verify, timeout=60)
+
+
+def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    with client() as http:
+        try:
+            response = http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            typer.secho(f"Cannot reach Muster: {error}", err=True, fg="red")
+            raise typer.Exit(1) from None
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        typer.secho(f"{response.status_code}: {message}", err=True, fg="red")
+        raise typer.Exit(1)
+    return response
+
+
+def show(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json or columns is None:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(*columns)
+    for row in data:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)

@@ -1,0 +1,394 @@
+"""The database schema (SQLAlchemy Core). Every change here needs an Alembic migration.
+
+Organisation-scoped tables carry `org_id` from the start so one server can later host several organisations.
+Secrets live only in `*_encrypted` columns (see `muster.pki.secretbox`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+DEFAULT_ORG_ID = "00000000-0000-0000-0000-000000000001"
+# "<device id>:<user id>" (see muster.protocols.apple.checkin.MAX_ID_LENGTH).
+ENROLLMENT_ID_LENGTH = 400
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; Muster stores UTC only")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(name: str, nullable: bool = True) -> Column[datetime]:
+    return Column(name, UtcDateTime(), nullable=nullable)
+
+
+def _org() -> Column[str]:
+    return Column("org_id", String(36), ForeignKey("organizations.id"), nullable=False, index=True)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# Key pairs the server owns: the device CA and the profile-signing identity.
+key_pairs = Table(
+    "key_pairs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("purpose", String(40), nullable=False),
+    Column("certificate_pem", Text, nullable=False),
+    Column("key_encrypted", LargeBinary, nullable=False),
+    _ts("created_at", nullable=False),
+    UniqueConstraint("org_id", "purpose", name="uq_key_pairs_org_purpose"),
+)
+
+push_certificates = Table(
+    "push_certificates",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("status", String(24), nullable=False),  # awaitingCertificate | active | replaced
+    Column("csr_pem", Text, nullable=False),
+    Column("key_encrypted", LargeBinary, nullable=False),
+    Column("certificate_pem", Text),
+    Column("topic", String(255)),
+    Column("apple_id", String(320)),
+    Column("serial_number", String(80)),
+    _ts("not_after"),
+    _ts("created_at", nullable=False),
+    _ts("uploaded_at"),
+)
+
+# Consents an administrator gave to share data with a vendor (Graph `dataSharingConsents`).
+data_sharing_consents = Table(
+    "data_sharing_consents",
+    metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id"), primary_key=True),
+    Column("id", String(80), primary_key=True),
+    Column("granted_by", String(320), nullable=False),
+    _ts("granted_at", nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("name", String(200), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("role", String(60), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("last_used_at"),
+    _ts("revoked_at"),
+)
+
+# One row per enrollment-profile download: the one-time SCEP challenge and who the profile is for.
+enrollment_requests = Table(
+    "enrollment_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("challenge_sha256", String(64), nullable=False, unique=True),
+    Column("user_principal_name", String(320)),
+    # Graph deviceEnrollmentType the enrollment will have: userEnrollment (profile), appleBulkWithoutUser (ADE), ...
+    Column("enrollment_type", String(40), nullable=False, server_default="profileEnrollment"),
+    Column("ade_device_id", String(36)),
+    Column("device_name", String(255)),
+    Column("status", String(24), nullable=False),  # issued | certificateIssued | enrolled
+    Column("created_by", String(200), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("expires_at", nullable=False),
+    _ts("consumed_at"),
+)
+
+enrollment_failures = Table(
+    "enrollment_failures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("enrollment_request_id", String(36), ForeignKey("enrollment_requests.id")),
+    Column("stage", String(40), nullable=False),
+    Column("reason", String(80), nullable=False),
+    Column("detail", Text, nullable=False),
+    _ts("occurred_at", nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("udid", String(80), unique=True),
+    Column("serial_number", String(80), index=True),
+    Column("device_name", String(255)),
+    Column("operating_system", String(40)),
+    Column("os_version", String(40)),
+    Column("build_version", String(40)),
+    Column("model", String(80)),
+    Column("model_name", String(120)),
+    Column("product_name", String(80)),
+    Column("imei", String(40)),
+    Column("meid", String(40)),
+    Column("wifi_mac", String(40)),
+    Column("phone_number", String(40)),
+    Column("is_supervised", Boolean),
+    Column("is_encrypted", Boolean),
+    Column("total_storage_bytes", BigInteger),
+    Column("free_storage_bytes", BigInteger),
+    Column("owner_type", String(20), nullable=False),  # company | personal | unknown
+    Column("enrollment_type", String(40), nullable=False),
+    Column("management_state", String(30), nullable=False),
+    Column("user_principal_name", String(320)),
+    _ts("enrolled_at"),
+    _ts("last_sync_at"),
+    _ts("unenrolled_at"),
+    Column("inventory", JSON, nullable=False),
+)
+
+# An MDM channel: the device channel ("<udid>") or a user channel ("<udid>:<user>").
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", String(ENROLLMENT_ID_LENGTH), primary_key=True),
+    _org(),
+    Column("device_id", String(36), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("parent_id", String(ENROLLMENT_ID_LENGTH), ForeignKey("enrollments.id", ondelete="CASCADE")),
+    Column("kind", String(30), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("topic", String(256), nullable=False),
+    Column("push_token", LargeBinary),
+    Column("push_magic", String(128)),
+    Column("push_unregistered", Boolean, nullable=False, default=False),
+    Column("unlock_token_encrypted", LargeBinary),
+    Column("bootstrap_token_encrypted", LargeBinary),
+    Column("awaiting_configuration", Boolean, nullable=False, default=False),
+    Column("user_short_name", String(320)),
+    Column("user_long_name", String(320)),
+    _ts("authenticated_at"),
+    _ts("token_updated_at"),
+    _ts("last_seen_at"),
+    _ts("checked_out_at"),
+)
+
+# Device identity certificates issued over SCEP, and the enrollment each is bound to at Authenticate.
+device_certificates = Table(
+    "device_certificates",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    _org(),
+    Column("enrollment_request_id", String(36), ForeignKey("enrollment_requests.id")),
+    Column(
+        "enrollment_id", String(ENROLLMENT_ID_LENGTH), ForeignKey("enrollments.id", ondelete="SET NULL"), index=True
+    ),
+    Column("serial_number", String(64), nullable=False),
+    Column("subject", String(500), nullable=False),
+    _ts("not_after", nullable=False),
+    _ts("issued_at", nullable=False),
+)
+
+# Raw check-in messages, kept as received (unknown keys from newer OS releases included).
+checkin_messages = Table(
+    "checkin_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("enrollment_id", String(ENROLLMENT_ID_LENGTH), nullable=False, index=True),
+    Column("message_type", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    _ts("received_at", nullable=False),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    _org(),
+    Column("request_type", String(80), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the encoded plist sent to devices
+    Column("action", String(60)),  # the admin action that queued it, e.g. "wipe"
+    Column("created_by", String(200), nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# Per-enrollment delivery state of a command.
+command_deliveries = Table(
+    "command_deliveries",
+    metadata,
+    Column(
+        "enrollment_id",
+        String(ENROLLMENT_ID_LENGTH),
+        ForeignKey("enrollments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("command_uuid", String(36), ForeignKey("commands.uuid", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(24), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("queued_seq", BigInteger, nullable=False),
+    _ts("sent_at"),
+    _ts("completed_at"),
+    Column("result", LargeBinary),
+    Column("error_chain", JSON),
+    Index("ix_command_deliveries_next", "enrollment_id", "status", "priority", "queued_seq"),
+    Index("ix_command_deliveries_command", "command_uuid"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    _ts("occurred_at", nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("activity", String(120), nullable=False),
+    Column("result", String(20), nullable=False),
+    Column("target", String(320)),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_events_time", "org_id", "occurred_at"),
+)
+
+
+# -- Automated Device Enrollment (Apple Business Manager / Apple School Manager) ---------------------------------
+
+# An enrollment program token (Graph `depOnboardingSettings`): one ABM/ASM "MDM server".
+dep_tokens = Table(
+    "dep_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("name", String(200), nullable=False),
+    Column("program", String(10), nullable=False),  # abm | asm
+    Column("certificate_pem", Text, nullable=False),  # the public key the admin uploads to ABM
+    Column("key_encrypted", LargeBinary, nullable=False),
+    Column("credentials_encrypted", LargeBinary),  # the OAuth credentials from the server token
+    Column("apple_id", String(320)),
+    Column("server_uuid", String(80)),
+    Column("server_name", String(200)),
+    Column("abm_org_name", String(200)),
+    Column("abm_org_id", String(80)),
+    _ts("token_expires_at"),
+    Column("expiry_warnings_sent", JSON, nullable=False),
+    Column("default_ios_profile_id", String(36)),
+    Column("default_macos_profile_id", String(36)),
+    # Sync state (see muster.domain.ade_sync.SyncState). The cursor only advances in the transaction that saved
+    # its devices; `fetch_generation` names the full fetch the cursor belongs to, across resumed runs.
+    Column("cursor", Text),
+    Column("cursor_kind", String(10)),  # fetch | sync
+    Column("fetch_generation", String(36)),
+    Column("full_sync_required", Boolean, nullable=False),
+    _ts("last_sync_started_at"),
+    _ts("last_full_sync_at"),
+    _ts("last_manual_sync_at"),
+    _ts("last_successful_sync_at"),
+    Column("last_sync_outcome", String(20)),
+    Column("last_sync_error", Text),
+    Column("sync_run_id", String(36)),
+    Column("sync_lease_owner", String(80)),
+    _ts("sync_lease_expires_at"),
+    _ts("sync_started_at"),
+    Column("sync_kind", String(10)),
+    Column("sync_manual", Boolean, nullable=False),
+    Column("sync_devices_seen", Integer, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# An ADE enrollment profile (Graph `depIOSEnrollmentProfile` / `depMacOSEnrollmentProfile`).
+ade_profiles = Table(
+    "ade_profiles",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("token_id", String(36), ForeignKey("dep_tokens.id"), nullable=False, index=True),
+    Column("platform", String(10), nullable=False),  # iOS | macOS
+    Column("display_name", String(200), nullable=False),
+    Column("description", Text),
+    Column("settings", JSON, nullable=False),
+    Column("abm_profile_uuid", String(80)),
+    _ts("defined_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# A serial number the token's ABM MDM server holds (Graph `importedAppleDeviceIdentity`).
+ade_devices = Table(
+    "ade_devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("token_id", String(36), ForeignKey("dep_tokens.id"), nullable=False),
+    Column("serial_number", String(80), nullable=False),
+    Column("model", String(120)),
+    Column("description", String(255)),
+    Column("color", String(80)),
+    Column("asset_tag", String(120)),
+    Column("os", String(20)),
+    Column("device_family", String(20)),
+    Column("abm_profile_uuid", String(80)),
+    Column("abm_profile_status", String(20)),  # empty | assigned | pushed | removed
+    _ts("abm_profile_assigned_at"),
+    _ts("abm_profile_pushed_at"),
+    _ts("device_assigned_at"),
+    Column("device_assigned_by", String(320)),
+    Column("abm_status", String(20), nullable=False),  # assigned | released
+    _ts("released_at"),
+    _ts("op_date"),
+    Column("last_seen_run_id", String(36)),
+    Column("profile_id", String(36), ForeignKey("ade_profiles.id", ondelete="SET NULL"), index=True),
+    Column("assignment_status", String(20), nullable=False),  # none | pending | succeeded | failed
+    Column("assignment_error", String(80)),
+    Column("assignment_attempts", Integer, nullable=False),
+    _ts("next_assignment_at"),
+    Column("managed_device_id", String(36)),
+    Column("enrollment_state", String(20), nullable=False),  # notContacted | enrolled | failed
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    UniqueConstraint("token_id", "serial_number", name="uq_ade_devices_token_serial"),
+    Index("ix_ade_devices_serial", "org_id", "serial_number"),
+    Index("ix_ade_devices_retry", "assignment_status", "next_assignment_at"),
+)

@@ -1,0 +1,167 @@
+"""Graph `depOnboardingSettings/{id}/enrollmentProfiles` and `.../importedAppleDeviceIdentities`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from muster.domain.ade_profiles import Platform
+from muster.domain.errors import InvalidInput
+from muster.protocols.odata import next_link, parse_query_options
+from muster.services.ade_profile_settings import ODATA_TYPES
+from muster.services.ade_profiles import AdeProfileRow
+from muster.services.admins import Admin
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+
+router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings/{{token_id}}", tags=["depOnboardingSettings"])
+_PLATFORMS = {odata: platform for platform, odata in ODATA_TYPES.items()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def graph_profile(row: AdeProfileRow, warnings: list[str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        **row.settings,
+        "@odata.type": ODATA_TYPES[Platform(row.platform)],
+        "id": row.id,
+        "displayName": row.display_name,
+        "description": row.description,
+        "abmProfileUuid": row.abm_profile_uuid,
+        "createdDateTime": _iso(row.created_at),
+        "lastModifiedDateTime": _iso(row.updated_at),
+    }
+    if warnings is not None:
+        body["warnings"] = warnings
+    return body
+
+
+@router.get("/enrollmentProfiles")
+async def list_profiles(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+    rows = await container(request).ade_profiles.list_for_token(admin.org_id, token_id)
+    return {"value": [graph_profile(row) for row in rows]}
+
+
+@router.post("/enrollmentProfiles", status_code=201)
+async def create_profile(
+    request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)], body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    platform = _PLATFORMS.get(body.get("@odata.type", ""))
+    if platform is None:
+        raise InvalidInput(f"@odata.type must be one of {', '.join(_PLATFORMS)}")
+    row, warnings = await container(request).ade_profiles.create(
+        org_id=admin.org_id, token_id=token_id, platform=platform, body=body, actor=admin.name
+    )
+    return graph_profile(row, warnings)
+
+
+@router.get("/enrollmentProfiles/{profile_id}")
+async def get_profile(
+    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(reader)]
+) -> dict[str, Any]:
+    return graph_profile(await container(request).ade_profiles.get(admin.org_id, profile_id))
+
+
+@router.patch("/enrollmentProfiles/{profile_id}")
+async def update_profile(
+    request: Request,
+    token_id: str,
+    profile_id: str,
+    admin: Annotated[Admin, Depends(writer)],
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    row, warnings = await container(request).ade_profiles.update(
+        org_id=admin.org_id, profile_id=profile_id, body=body, actor=admin.name
+    )
+    return graph_profile(row, warnings)
+
+
+@router.delete("/enrollmentProfiles/{profile_id}", status_code=204)
+async def delete_profile(
+    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(writer)]
+) -> Response:
+    await container(request).ade_profiles.delete(org_id=admin.org_id, profile_id=profile_id, actor=admin.name)
+    return Response(status_code=204)
+
+
+@router.post("/enrollmentProfiles/{profile_id}/setDefaultProfile", status_code=204)
+async def set_default(
+    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(writer)]
+) -> Response:
+    await container(request).ade_profiles.set_default(org_id=admin.org_id, profile_id=profile_id, actor=admin.name)
+    return Response(status_code=204)
+
+
+class DeviceAssignment(BaseModel):
+    deviceIds: list[str] = Field(min_length=1, max_length=200_000, description="Serial numbers.")
+
+
+@router.post("/enrollmentProfiles/{profile_id}/updateDeviceProfileAssignment")
+async def assign(
+    request: Request, token_id: str, profile_id: str, body: DeviceAssignment, admin: Annotated[Admin, Depends(writer)]
+) -> dict[str, Any]:
+    outcome = await container(request).ade_profiles.assign(
+        org_id=admin.org_id, profile_id=profile_id, serials=body.deviceIds, actor=admin.name
+    )
+    return {
+        "succeeded": outcome.succeeded,
+        "failed": [{"serialNumber": s, "status": status} for s, status in outcome.failed.items()],
+    }
+
+
+@router.get("/importedAppleDeviceIdentities")
+async def imported_devices(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+    """The token's devices, their ABM and assignment state, and why an assignment failed (retried by Muster)."""
+    c = container(request)
+    await c.ade_tokens.get(admin.org_id, token_id)
+    options = parse_query_options(dict(request.query_params))
+    rows, skiptoken, total = await c.ade_devices.page(admin.org_id, token_id, options)
+    page: dict[str, Any] = {
+        "value": [
+            {
+                "@odata.type": "#microsoft.graph.importedAppleDeviceIdentity",
+                "id": r["id"],
+                "serialNumber": r["serial_number"],
+                "description": r["description"],
+                "model": r["model"],
+                "color": r["color"],
+                "platform": r["os"],
+                "deviceFamily": r["device_family"],
+                "discoverySource": "deviceEnrollmentProgram",
+                "requestedEnrollmentProfileId": r["profile_id"],
+                "requestedEnrollmentProfileName": r["profile_name"],
+                "profileAssignmentStatus": r["assignment_status"],
+                "profileAssignmentError": r["assignment_error"],
+                "profileAssignmentAttempts": r["assignment_attempts"],
+                "abmProfileStatus": r["abm_profile_status"],
+                "abmStatus": r["abm_status"],
+                "isDeleted": r["abm_status"] == "released",
+                "releasedDateTime": _iso(r["released_at"]),
+                "enrollmentState": r["enrollment_state"],
+                "managedDeviceId": r["managed_device_id"],
+                "createdDateTime": _iso(r["created_at"]),
+                "lastModifiedDateTime": _iso(r["updated_at"]),
+            }
+            for r in rows
+        ]
+    }
+    if total is not None:
+        page["@odata.count"] = total
+    if skiptoken:
+        page["@odata.nextLink"] = next_link(str(request.url.replace(query="")), dict(request.query_params), skiptoken)
+    return page
+
+
+@router.delete("/importedAppleDeviceIdentities/{device_id}", status_code=204)
+async def delete_imported_device(
+    request: Request, token_id: str, device_id: str, admin: Annotated[Admin, Depends(writer)]
+) -> Response:
+    """Remove the device here; unassign it in Apple Business Manager too, or the next full sync brings it back."""
+    await container(request).ade_tokens.delete_device(
+        org_id=admin.org_id, token_id=token_id, device_id=device_id, actor=admin.name
+    )
+    return Response(status_code=204)

@@ -1,0 +1,114 @@
+"""Graph `depOnboardingSettings`: enrollment program tokens, their public key, server token upload and sync."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from muster.domain import ade_tokens as rules
+from muster.services.ade_tokens import TokenRow
+from muster.services.admins import Admin
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+
+router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings", tags=["depOnboardingSettings"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def graph_token(row: TokenRow, now: datetime) -> dict[str, Any]:
+    running = row.sync_lease_expires_at is not None and row.sync_lease_expires_at > now
+    warning = None
+    if row.token_expires_at is not None:
+        days = rules.days_until_expiration(row.token_expires_at, now)
+        if rules.is_expired(row.token_expires_at, now):
+            warning = rules.token_use_decision(row.token_expires_at, now, action="sync devices").reason
+        elif days <= max(rules.EXPIRY_WARNING_DAYS):
+            warning = f"The token expires in {days} days: renew it with a new token from the same MDM server."
+    return {
+        "@odata.type": "#microsoft.graph.depOnboardingSetting",
+        "id": row.id,
+        "tokenName": row.name,
+        "tokenType": row.program if row.credentials_encrypted else "none",
+        "appleIdentifier": row.apple_id,
+        "tokenExpirationDateTime": _iso(row.token_expires_at),
+        "lastModifiedDateTime": _iso(row.updated_at),
+        "lastSuccessfulSyncDateTime": _iso(row.last_successful_sync_at),
+        "lastSyncTriggeredDateTime": _iso(row.last_sync_started_at),
+        "lastSyncErrorCode": 0 if row.last_sync_outcome in (None, "succeeded") else 1,
+        "lastSyncError": row.last_sync_error,
+        "syncState": "running" if running else "idle",
+        "syncedDeviceCount": row.device_count,
+        "profileCount": row.profile_count,
+        "dataSharingConsentGranted": True,
+        "shareTokenWithSchoolDataSyncService": False,
+        "serverName": row.server_name,
+        "organizationName": row.abm_org_name,
+        "defaultIosEnrollmentProfileId": row.default_ios_profile_id,
+        "defaultMacOsEnrollmentProfileId": row.default_macos_profile_id,
+        "expiryWarning": warning,
+    }
+
+
+class TokenCreate(BaseModel):
+    tokenName: str = Field(default="Apple Business Manager", min_length=1, max_length=200)
+
+
+class TokenUpload(BaseModel):
+    appleId: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    depToken: str = Field(min_length=1, max_length=256_000, description="The server token file's content (.p7m).")
+
+
+@router.get("")
+async def list_tokens(request: Request, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+    c = container(request)
+    now = c.clock.now()
+    return {"value": [graph_token(row, now) for row in await c.ade_tokens.list_for_org(admin.org_id)]}
+
+
+@router.post("", status_code=201)
+async def create_token(request: Request, body: TokenCreate, admin: Annotated[Admin, Depends(writer)]) -> dict[str, Any]:
+    c = container(request)
+    row = await c.ade_tokens.create(org_id=admin.org_id, name=body.tokenName, actor=admin.name)
+    return graph_token(row, c.clock.now())
+
+
+@router.get("/{token_id}")
+async def get_token(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+    c = container(request)
+    return graph_token(await c.ade_tokens.get(admin.org_id, token_id), c.clock.now())
+
+
+@router.get("/{token_id}/generateEncryptionPublicKey()")
+@router.get("/{token_id}/generateEncryptionPublicKey")
+async def public_key(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, str]:
+    """The certificate to upload to the MDM server in Apple Business Manager (ADE-02)."""
+    row = await container(request).ade_tokens.get(admin.org_id, token_id)
+    return {"value": row.certificate_pem}
+
+
+@router.post("/{token_id}/uploadDepToken")
+async def upload_token(
+    request: Request, token_id: str, body: TokenUpload, admin: Annotated[Admin, Depends(writer)]
+) -> dict[str, Any]:
+    c = container(request)
+    row = await c.ade_tokens.upload(
+        org_id=admin.org_id, token_id=token_id, apple_id=body.appleId, token=body.depToken.encode(), actor=admin.name
+    )
+    return graph_token(row, c.clock.now())
+
+
+@router.post("/{token_id}/syncWithAppleDeviceEnrollmentProgram", status_code=204)
+async def sync(request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)]) -> Response:
+    await container(request).ade_tokens.sync(org_id=admin.org_id, token_id=token_id, actor=admin.name)
+    return Response(status_code=204)
+
+
+@router.delete("/{token_id}", status_code=204)
+async def delete_token(request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)]) -> Response:
+    await container(request).ade_tokens.delete(org_id=admin.org_id, token_id=token_id, actor=admin.name)
+    return Response(status_code=204)

@@ -1,0 +1,80 @@
+"""The one place that maps errors to HTTP statuses, in Microsoft Graph's error shape for the admin API."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from muster.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    PreconditionMissing,
+)
+from muster.protocols.errors import ParseError
+
+log = logging.getLogger(__name__)
+
+_STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 400, NotAllowed: 409, PreconditionMissing: 412}
+
+
+def graph_error(status: int, code: str, message: str, request_id: str | None = None) -> JSONResponse:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {"request-id": request_id or str(uuid.uuid4())},
+        }
+    }
+    return JSONResponse(body, status_code=status)
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or uuid.uuid4())
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        return graph_error(_STATUS.get(type(error), 400), error.code, error.message, _request_id(request))
+
+    @app.exception_handler(ParseError)
+    async def parse_error(request: Request, error: ParseError) -> JSONResponse:
+        return graph_error(400, "badRequest", error.reason, _request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors())
+        return graph_error(400, "badRequest", problems or "invalid request", _request_id(request))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        codes = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "notFound",
+            405: "methodNotAllowed",
+            413: "requestTooLarge",
+            415: "unsupportedMediaType",
+        }
+        response = graph_error(
+            error.status_code,
+            codes.get(error.status_code, "badRequest"),
+            str(error.detail),
+            _request_id(request),
+        )
+        if error.headers:
+            response.headers.update(error.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return graph_error(500, "internalServerError", "unexpected server error", _request_id(request))
