@@ -392,3 +392,50 @@ ade_devices = Table(
     Index("ix_ade_devices_serial", "org_id", "serial_number"),
     Index("ix_ade_devices_retry", "assignment_status", "next_assignment_at"),
 )
+
+# The directory: users and groups (Graph `users`/`groups`), provisioned by SCIM, CSV import or the admin API.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("user_principal_name", String(320), nullable=False),
+    Column("display_name", String(256)),
+    Column("given_name", String(128)),
+    Column("surname", String(128)),
+    Column("mail", String(320)),
+    Column("account_enabled", Boolean, nullable=False),
+    Column("external_id", String(256)),  # the identity provider's id (SCIM externalId)
+    Column("department", String(128)),
+    Column("job_title", String(128)),
+    Column("source", String(20), nullable=False),  # api | scim | csv | oidc
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    UniqueConstraint("org_id", "user_principal_name", name="uq_users_org_upn"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    _org(),
+    Column("display_name", String(256), nullable=False),
+    Column("description", String(1024)),
+    Column("mail_nickname", String(64)),
+    Column("external_id", String(256)),
+    Column("membership_type", String(20), nullable=False),  # assigned | dynamic
+    Column("membership_rule", Text),  # dynamic groups: a rule in the assignment-filter language
+    Column("source", String(20), nullable=False),  # api | scim | csv
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Direct members of a group: users, devices or groups. Dynamic groups' members are computed into this table.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", String(36), primary_key=True),
+    Column("member_type", String(10), nullable=False),  # user | device | group
+    Index("ix_group_members_member", "member_id"),
+)

@@ -199,6 +199,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_enrollment_requests_org_id"), ["org_id"], unique=False)
 
     op.create_table(
+        "groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("org_id", sa.String(length=36), nullable=False),
+        sa.Column("display_name", sa.String(length=256), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=True),
+        sa.Column("mail_nickname", sa.String(length=64), nullable=True),
+        sa.Column("external_id", sa.String(length=256), nullable=True),
+        sa.Column("membership_type", sa.String(length=20), nullable=False),
+        sa.Column("membership_rule", sa.Text(), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["organizations.id"], name=op.f("fk_groups_org_id_organizations")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
+    )
+    with op.batch_alter_table("groups", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_groups_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "key_pairs",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("org_id", sa.String(length=36), nullable=False),
@@ -234,6 +253,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("push_certificates", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_push_certificates_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "users",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("org_id", sa.String(length=36), nullable=False),
+        sa.Column("user_principal_name", sa.String(length=320), nullable=False),
+        sa.Column("display_name", sa.String(length=256), nullable=True),
+        sa.Column("given_name", sa.String(length=128), nullable=True),
+        sa.Column("surname", sa.String(length=128), nullable=True),
+        sa.Column("mail", sa.String(length=320), nullable=True),
+        sa.Column("account_enabled", sa.Boolean(), nullable=False),
+        sa.Column("external_id", sa.String(length=256), nullable=True),
+        sa.Column("department", sa.String(length=128), nullable=True),
+        sa.Column("job_title", sa.String(length=128), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["organizations.id"], name=op.f("fk_users_org_id_organizations")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("org_id", "user_principal_name", name="uq_users_org_upn"),
+    )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_users_org_id"), ["org_id"], unique=False)
 
     op.create_table(
         "ade_profiles",
@@ -311,6 +353,19 @@ def upgrade() -> None:
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_enrollments_device_id"), ["device_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_enrollments_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "group_members",
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("member_id", sa.String(length=36), nullable=False),
+        sa.Column("member_type", sa.String(length=10), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_group_members_group_id_groups"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("group_id", "member_id", name=op.f("pk_group_members")),
+    )
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.create_index("ix_group_members_member", ["member_id"], unique=False)
 
     op.create_table(
         "ade_devices",
@@ -440,6 +495,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ade_devices_org_id"))
 
     op.drop_table("ade_devices")
+    with op.batch_alter_table("group_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_group_members_member")
+
+    op.drop_table("group_members")
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_enrollments_org_id"))
         batch_op.drop_index(batch_op.f("ix_enrollments_device_id"))
@@ -454,6 +513,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ade_profiles_org_id"))
 
     op.drop_table("ade_profiles")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_users_org_id"))
+
+    op.drop_table("users")
     with op.batch_alter_table("push_certificates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_push_certificates_org_id"))
 
@@ -462,6 +525,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_key_pairs_org_id"))
 
     op.drop_table("key_pairs")
+    with op.batch_alter_table("groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_groups_org_id"))
+
+    op.drop_table("groups")
     with op.batch_alter_table("enrollment_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_enrollment_requests_org_id"))
 

@@ -1,0 +1,174 @@
+"""Intune-style role-based access: permissions, built-in roles, scope tags, and what a signed-in admin may do.
+
+A role is a set of permissions (Intune's `Microsoft.Intune_<Resource>_<Action>` resource actions). A role
+assignment gives a role to members (users, groups, API clients) over scope tags: the admin sees and changes only
+objects carrying one of those tags. Every object carries at least one tag; an object created without any gets
+the built-in "Default" tag (id "0"), as in Intune (003_729e51c15a5a5608.txt:946).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from muster.domain.devices import DeviceAction
+
+DEFAULT_SCOPE_TAG_ID = "0"
+DEFAULT_SCOPE_TAG_NAME = "Default"
+
+
+class Permission(StrEnum):
+    MANAGED_DEVICES_READ = "Microsoft.Intune_ManagedDevices_Read"
+    MANAGED_DEVICES_UPDATE = "Microsoft.Intune_ManagedDevices_Update"
+    MANAGED_DEVICES_DELETE = "Microsoft.Intune_ManagedDevices_Delete"
+    REMOTE_TASKS_WIPE = "Microsoft.Intune_RemoteTasks_Wipe"
+    REMOTE_TASKS_RETIRE = "Microsoft.Intune_RemoteTasks_Retire"
+    REMOTE_TASKS_REMOTE_LOCK = "Microsoft.Intune_RemoteTasks_RemoteLock"
+    REMOTE_TASKS_REBOOT_NOW = "Microsoft.Intune_RemoteTasks_RebootNow"
+    REMOTE_TASKS_SHUT_DOWN = "Microsoft.Intune_RemoteTasks_ShutDown"
+    REMOTE_TASKS_SYNC_DEVICE = "Microsoft.Intune_RemoteTasks_SyncDevice"
+    REMOTE_TASKS_SET_DEVICE_NAME = "Microsoft.Intune_RemoteTasks_SetDeviceName"
+    REMOTE_TASKS_RESET_PASSCODE = "Microsoft.Intune_RemoteTasks_ResetPasscode"
+    REMOTE_TASKS_LOST_MODE = "Microsoft.Intune_RemoteTasks_ManageLostMode"
+    ENROLLMENT_PROGRAM_TOKEN_READ = "Microsoft.Intune_EnrollmentProgramToken_Read"
+    ENROLLMENT_PROGRAM_TOKEN_CREATE = "Microsoft.Intune_EnrollmentProgramToken_Create"
+    ENROLLMENT_PROGRAM_TOKEN_UPDATE = "Microsoft.Intune_EnrollmentProgramToken_Update"
+    ENROLLMENT_PROGRAM_TOKEN_DELETE = "Microsoft.Intune_EnrollmentProgramToken_Delete"
+    ENROLLMENT_PROGRAM_TOKEN_SYNC = "Microsoft.Intune_EnrollmentProgramToken_Sync"
+    ENROLLMENT_PROFILES_READ = "Microsoft.Intune_EnrollmentProfiles_Read"
+    ENROLLMENT_PROFILES_WRITE = "Microsoft.Intune_EnrollmentProfiles_Write"
+    DEVICE_ENROLLMENT_MANAGERS_READ = "Microsoft.Intune_DeviceEnrollmentManagers_Read"
+    DEVICE_ENROLLMENT_MANAGERS_UPDATE = "Microsoft.Intune_DeviceEnrollmentManagers_Update"
+    ORGANIZATION_READ = "Microsoft.Intune_Organization_Read"
+    ORGANIZATION_UPDATE = "Microsoft.Intune_Organization_Update"
+    USERS_READ = "Microsoft.Directory_Users_Read"
+    USERS_WRITE = "Microsoft.Directory_Users_Write"
+    GROUPS_READ = "Microsoft.Directory_Groups_Read"
+    GROUPS_WRITE = "Microsoft.Directory_Groups_Write"
+    ROLES_READ = "Microsoft.Intune_Roles_Read"
+    ROLES_WRITE = "Microsoft.Intune_Roles_Write"
+    ROLES_ASSIGN = "Microsoft.Intune_Roles_Assign"
+    AUDIT_DATA_READ = "Microsoft.Intune_AuditData_Read"
+    API_CLIENTS_READ = "Muster.ApiClients_Read"
+    API_CLIENTS_WRITE = "Muster.ApiClients_Write"
+    WEBHOOKS_READ = "Muster.Webhooks_Read"
+    WEBHOOKS_WRITE = "Muster.Webhooks_Write"
+
+
+ACTION_PERMISSION = {
+    DeviceAction.RETIRE: Permission.REMOTE_TASKS_RETIRE,
+    DeviceAction.WIPE: Permission.REMOTE_TASKS_WIPE,
+    DeviceAction.REMOTE_LOCK: Permission.REMOTE_TASKS_REMOTE_LOCK,
+    DeviceAction.REBOOT_NOW: Permission.REMOTE_TASKS_REBOOT_NOW,
+    DeviceAction.SHUT_DOWN: Permission.REMOTE_TASKS_SHUT_DOWN,
+    DeviceAction.SYNC_DEVICE: Permission.REMOTE_TASKS_SYNC_DEVICE,
+    DeviceAction.SET_DEVICE_NAME: Permission.REMOTE_TASKS_SET_DEVICE_NAME,
+    DeviceAction.RESET_PASSCODE: Permission.REMOTE_TASKS_RESET_PASSCODE,
+    DeviceAction.ENABLE_LOST_MODE: Permission.REMOTE_TASKS_LOST_MODE,
+    DeviceAction.DISABLE_LOST_MODE: Permission.REMOTE_TASKS_LOST_MODE,
+}
+
+READ_PERMISSIONS = frozenset(p for p in Permission if p.value.endswith("_Read"))
+REMOTE_TASKS = frozenset(ACTION_PERMISSION.values())
+
+
+class BuiltInRole(StrEnum):
+    INTUNE_ADMINISTRATOR = "Intune Administrator"
+    POLICY_AND_PROFILE_MANAGER = "Policy and Profile Manager"
+    HELP_DESK_OPERATOR = "Help Desk Operator"
+    READ_ONLY_OPERATOR = "Read Only Operator"
+    ENROLLMENT_MANAGER_ADMINISTRATOR = "Device Enrollment Manager Administrator"
+
+
+BUILT_IN_ROLE_PERMISSIONS: dict[BuiltInRole, frozenset[Permission]] = {
+    BuiltInRole.INTUNE_ADMINISTRATOR: frozenset(Permission),
+    BuiltInRole.POLICY_AND_PROFILE_MANAGER: READ_PERMISSIONS
+    - {Permission.AUDIT_DATA_READ}
+    | {
+        Permission.ENROLLMENT_PROFILES_WRITE,
+        Permission.ENROLLMENT_PROGRAM_TOKEN_CREATE,
+        Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE,
+        Permission.ENROLLMENT_PROGRAM_TOKEN_DELETE,
+        Permission.ENROLLMENT_PROGRAM_TOKEN_SYNC,
+        Permission.DEVICE_ENROLLMENT_MANAGERS_UPDATE,
+    },
+    BuiltInRole.HELP_DESK_OPERATOR: frozenset(
+        {
+            Permission.MANAGED_DEVICES_READ,
+            Permission.MANAGED_DEVICES_UPDATE,
+            Permission.USERS_READ,
+            Permission.GROUPS_READ,
+            Permission.ENROLLMENT_PROFILES_READ,
+            Permission.ENROLLMENT_PROGRAM_TOKEN_READ,
+            Permission.ORGANIZATION_READ,
+        }
+    )
+    | REMOTE_TASKS,
+    BuiltInRole.READ_ONLY_OPERATOR: READ_PERMISSIONS,
+    BuiltInRole.ENROLLMENT_MANAGER_ADMINISTRATOR: frozenset(
+        {
+            Permission.DEVICE_ENROLLMENT_MANAGERS_READ,
+            Permission.DEVICE_ENROLLMENT_MANAGERS_UPDATE,
+            Permission.USERS_READ,
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The objects a permission reaches: every object (`everything`), or those carrying one of `tag_ids`."""
+
+    everything: bool = False
+    tag_ids: frozenset[str] = frozenset()
+
+    def covers(self, object_tag_ids: Iterable[str]) -> bool:
+        return self.everything or not self.tag_ids.isdisjoint(object_tags(object_tag_ids))
+
+    def includes(self, tag_ids: Iterable[str]) -> bool:
+        """Whether every one of `tag_ids` is within the scope (an admin may only hand out its own tags)."""
+        return self.everything or set(object_tags(tag_ids)) <= self.tag_ids
+
+    def __or__(self, other: Scope) -> Scope:
+        return Scope(self.everything or other.everything, self.tag_ids | other.tag_ids)
+
+
+NOTHING = Scope()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role assignment as it applies to a principal: its permissions over its scope."""
+
+    permissions: frozenset[Permission]
+    scope: Scope
+    scope_group_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in admin (a directory user, an API client or a bootstrap API token) and its grants."""
+
+    id: str
+    kind: str  # "user" | "client" | "apiToken"
+    display_name: str
+    org_id: str
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    def can(self, permission: Permission) -> bool:
+        return any(permission in grant.permissions for grant in self.grants)
+
+    def scope(self, permission: Permission) -> Scope:
+        """Where the principal holds `permission`: the union over the assignments granting it."""
+        scope = NOTHING
+        for grant in self.grants:
+            if permission in grant.permissions:
+                scope = scope | grant.scope
+        return scope
+
+
+def object_tags(tag_ids: Iterable[str] | None) -> tuple[str, ...]:
+    """The tags an object is stored with: the given ones, or Default when none were given."""
+    tags = tuple(dict.fromkeys(tag_ids or ()))
+    return tags or (DEFAULT_SCOPE_TAG_ID,)
