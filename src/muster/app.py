@@ -20,6 +20,7 @@ from muster.clients.dep import DepClient
 from muster.config import ConfigurationError, Settings
 from muster.domain.ade_sync import RELEASED_PURGE_AFTER
 from muster.domain.clock import Clock, SystemClock
+from muster.domain.rbac import BuiltInRole
 from muster.jobs.runner import Job, JobRunner
 from muster.pki.certs import certificate_pem, private_key_pem
 from muster.pki.secretbox import SecretBox
@@ -29,7 +30,7 @@ from muster.services.ade_ports import DepApi, DepApiFactory
 from muster.services.ade_profiles import AdeProfiles
 from muster.services.ade_sync import AdeSync
 from muster.services.ade_tokens import AdeTokens, warn_expiring_tokens
-from muster.services.admins import Admins, Role
+from muster.services.admins import Admins
 from muster.services.consents import Consents
 from muster.services.device_auth import DeviceAuthenticator
 from muster.services.devices import DeviceActions
@@ -323,7 +324,7 @@ async def prepare_server(settings: Settings) -> Path | None:
         if await container.admins.any_token(DEFAULT_ORG_ID):
             return None
         token = await container.admins.create_token(
-            org_id=DEFAULT_ORG_ID, name="initial administrator", role=Role.INTUNE_ADMINISTRATOR
+            org_id=DEFAULT_ORG_ID, name="initial administrator", role=BuiltInRole.INTUNE_ADMINISTRATOR
         )
         path = settings.data_dir / "admin-token"
         _write_private(path, token.encode() + b"\n")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from muster.store.engine import create_engine
 from muster.store.migrate import alembic_config, current_revision, upgrade
-from muster.store.tables import metadata
+from muster.store.schema import metadata
 
 
 def _differences(connection: Connection) -> list[object]:

@@ -33,8 +33,8 @@ from muster.cli.sim import (
     write_apns_tls,
 )
 from muster.config import Settings
+from muster.domain.rbac import BuiltInRole
 from muster.pki.certs import certificate_pem
-from muster.services.admins import Role
 from muster.simulators.apns import FakeApns, serve_fake_apns
 from muster.store.tables import DEFAULT_ORG_ID
 from muster.web.main import create_app
@@ -169,7 +169,7 @@ async def _admin(settings: Settings, container: Container) -> httpx.AsyncClient:
     else:
         log.warning("DEMO MODE: %s is missing; the demo uses a token of its own", token_file, extra=_LABEL)
         token = await container.admins.create_token(
-            org_id=DEFAULT_ORG_ID, name="muster demo", role=Role.INTUNE_ADMINISTRATOR
+            org_id=DEFAULT_ORG_ID, name="muster demo", role=BuiltInRole.INTUNE_ADMINISTRATOR
         )
     trust = ssl.create_default_context()
     trust.load_verify_locations(cadata=certificate_pem(container.identity.authority.certificate).decode())

@@ -83,8 +83,7 @@ class BuiltInRole(StrEnum):
 
 BUILT_IN_ROLE_PERMISSIONS: dict[BuiltInRole, frozenset[Permission]] = {
     BuiltInRole.INTUNE_ADMINISTRATOR: frozenset(Permission),
-    BuiltInRole.POLICY_AND_PROFILE_MANAGER: READ_PERMISSIONS
-    - {Permission.AUDIT_DATA_READ}
+    BuiltInRole.POLICY_AND_PROFILE_MANAGER: READ_PERMISSIONS - {Permission.AUDIT_DATA_READ}
     | {
         Permission.ENROLLMENT_PROFILES_WRITE,
         Permission.ENROLLMENT_PROGRAM_TOKEN_CREATE,

@@ -1,4 +1,4 @@
-"""Administrator credentials: bearer API tokens with a role (the identity issue generalises this to RBAC).
+"""Bootstrap administrator credentials: bearer API tokens bound to a built-in role over every scope tag.
 
 A token is shown once when created and stored only as its SHA-256.
 """
@@ -7,41 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from muster.domain.clock import Clock
+from muster.domain.rbac import BUILT_IN_ROLE_PERMISSIONS, BuiltInRole, Grant, Principal, Scope
 
 TOKEN_PREFIX = "mst_"
-
-
-class Role(StrEnum):
-    INTUNE_ADMINISTRATOR = "Intune Administrator"
-    READ_ONLY_OPERATOR = "Read Only Operator"
-
-
-class Permission(StrEnum):
-    READ = "read"
-    WRITE = "write"
-
-
-ROLE_PERMISSIONS = {
-    Role.INTUNE_ADMINISTRATOR: frozenset(Permission),
-    Role.READ_ONLY_OPERATOR: frozenset({Permission.READ}),
-}
-
-
-@dataclass(frozen=True)
-class Admin:
-    token_id: str
-    name: str
-    org_id: str
-    role: Role
-
-    def can(self, permission: Permission) -> bool:
-        return permission in ROLE_PERMISSIONS[self.role]
 
 
 class ApiTokenStore(Protocol):
@@ -63,9 +35,9 @@ class Admins:
     def __init__(self, *, store: ApiTokenStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._cache: dict[str, Admin] = {}
+        self._cache: dict[str, Principal] = {}
 
-    async def create_token(self, *, org_id: str, name: str, role: Role) -> str:
+    async def create_token(self, *, org_id: str, name: str, role: BuiltInRole) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         await self._store.add(
             token_id=secrets.token_hex(16),
@@ -80,7 +52,7 @@ class Admins:
     async def any_token(self, org_id: str) -> bool:
         return await self._store.count(org_id) > 0
 
-    async def authenticate(self, token: str) -> Admin | None:
+    async def authenticate(self, token: str) -> Principal | None:
         digest = token_hash(token)
         cached = self._cache.get(digest)
         if cached is not None:
@@ -88,6 +60,8 @@ class Admins:
         found = await self._store.find(digest)
         if found is None:
             return None
-        admin = Admin(token_id=found[0], name=found[1], org_id=found[2], role=Role(found[3]))
+        role = BuiltInRole(found[3])
+        grant = Grant(BUILT_IN_ROLE_PERMISSIONS[role], Scope(everything=True))
+        admin = Principal(id=found[0], kind="apiToken", display_name=found[1], org_id=found[2], grants=(grant,))
         self._cache[digest] = admin
         return admin

@@ -59,11 +59,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _ts(name: str, nullable: bool = True) -> Column[datetime]:
+def ts_column(name: str, nullable: bool = True) -> Column[datetime]:
     return Column(name, UtcDateTime(), nullable=nullable)
 
 
-def _org() -> Column[str]:
+def org_column() -> Column[str]:
     return Column("org_id", String(36), ForeignKey("organizations.id"), nullable=False, index=True)
 
 
@@ -72,7 +72,7 @@ organizations = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False),
-    _ts("created_at", nullable=False),
+    ts_column("created_at", nullable=False),
 )
 
 # Key pairs the server owns: the device CA and the profile-signing identity.
@@ -80,11 +80,11 @@ key_pairs = Table(
     "key_pairs",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("purpose", String(40), nullable=False),
     Column("certificate_pem", Text, nullable=False),
     Column("key_encrypted", LargeBinary, nullable=False),
-    _ts("created_at", nullable=False),
+    ts_column("created_at", nullable=False),
     UniqueConstraint("org_id", "purpose", name="uq_key_pairs_org_purpose"),
 )
 
@@ -92,7 +92,7 @@ push_certificates = Table(
     "push_certificates",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("status", String(24), nullable=False),  # awaitingCertificate | active | replaced
     Column("csr_pem", Text, nullable=False),
     Column("key_encrypted", LargeBinary, nullable=False),
@@ -100,9 +100,9 @@ push_certificates = Table(
     Column("topic", String(255)),
     Column("apple_id", String(320)),
     Column("serial_number", String(80)),
-    _ts("not_after"),
-    _ts("created_at", nullable=False),
-    _ts("uploaded_at"),
+    ts_column("not_after"),
+    ts_column("created_at", nullable=False),
+    ts_column("uploaded_at"),
 )
 
 # Consents an administrator gave to share data with a vendor (Graph `dataSharingConsents`).
@@ -112,20 +112,20 @@ data_sharing_consents = Table(
     Column("org_id", String(36), ForeignKey("organizations.id"), primary_key=True),
     Column("id", String(80), primary_key=True),
     Column("granted_by", String(320), nullable=False),
-    _ts("granted_at", nullable=False),
+    ts_column("granted_at", nullable=False),
 )
 
 api_tokens = Table(
     "api_tokens",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("name", String(200), nullable=False),
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("role", String(60), nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("last_used_at"),
-    _ts("revoked_at"),
+    ts_column("created_at", nullable=False),
+    ts_column("last_used_at"),
+    ts_column("revoked_at"),
 )
 
 # One row per enrollment-profile download: the one-time SCEP challenge and who the profile is for.
@@ -133,7 +133,7 @@ enrollment_requests = Table(
     "enrollment_requests",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("challenge_sha256", String(64), nullable=False, unique=True),
     Column("user_principal_name", String(320)),
     # Graph deviceEnrollmentType the enrollment will have: userEnrollment (profile), appleBulkWithoutUser (ADE), ...
@@ -142,28 +142,28 @@ enrollment_requests = Table(
     Column("device_name", String(255)),
     Column("status", String(24), nullable=False),  # issued | certificateIssued | enrolled
     Column("created_by", String(200), nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("expires_at", nullable=False),
-    _ts("consumed_at"),
+    ts_column("created_at", nullable=False),
+    ts_column("expires_at", nullable=False),
+    ts_column("consumed_at"),
 )
 
 enrollment_failures = Table(
     "enrollment_failures",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("enrollment_request_id", String(36), ForeignKey("enrollment_requests.id")),
     Column("stage", String(40), nullable=False),
     Column("reason", String(80), nullable=False),
     Column("detail", Text, nullable=False),
-    _ts("occurred_at", nullable=False),
+    ts_column("occurred_at", nullable=False),
 )
 
 devices = Table(
     "devices",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("udid", String(80), unique=True),
     Column("serial_number", String(80), index=True),
     Column("device_name", String(255)),
@@ -185,9 +185,9 @@ devices = Table(
     Column("enrollment_type", String(40), nullable=False),
     Column("management_state", String(30), nullable=False),
     Column("user_principal_name", String(320)),
-    _ts("enrolled_at"),
-    _ts("last_sync_at"),
-    _ts("unenrolled_at"),
+    ts_column("enrolled_at"),
+    ts_column("last_sync_at"),
+    ts_column("unenrolled_at"),
     Column("inventory", JSON, nullable=False),
 )
 
@@ -196,7 +196,7 @@ enrollments = Table(
     "enrollments",
     metadata,
     Column("id", String(ENROLLMENT_ID_LENGTH), primary_key=True),
-    _org(),
+    org_column(),
     Column("device_id", String(36), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("parent_id", String(ENROLLMENT_ID_LENGTH), ForeignKey("enrollments.id", ondelete="CASCADE")),
     Column("kind", String(30), nullable=False),
@@ -210,10 +210,10 @@ enrollments = Table(
     Column("awaiting_configuration", Boolean, nullable=False, default=False),
     Column("user_short_name", String(320)),
     Column("user_long_name", String(320)),
-    _ts("authenticated_at"),
-    _ts("token_updated_at"),
-    _ts("last_seen_at"),
-    _ts("checked_out_at"),
+    ts_column("authenticated_at"),
+    ts_column("token_updated_at"),
+    ts_column("last_seen_at"),
+    ts_column("checked_out_at"),
 )
 
 # Device identity certificates issued over SCEP, and the enrollment each is bound to at Authenticate.
@@ -221,15 +221,15 @@ device_certificates = Table(
     "device_certificates",
     metadata,
     Column("sha256", String(64), primary_key=True),
-    _org(),
+    org_column(),
     Column("enrollment_request_id", String(36), ForeignKey("enrollment_requests.id")),
     Column(
         "enrollment_id", String(ENROLLMENT_ID_LENGTH), ForeignKey("enrollments.id", ondelete="SET NULL"), index=True
     ),
     Column("serial_number", String(64), nullable=False),
     Column("subject", String(500), nullable=False),
-    _ts("not_after", nullable=False),
-    _ts("issued_at", nullable=False),
+    ts_column("not_after", nullable=False),
+    ts_column("issued_at", nullable=False),
 )
 
 # Raw check-in messages, kept as received (unknown keys from newer OS releases included).
@@ -240,19 +240,19 @@ checkin_messages = Table(
     Column("enrollment_id", String(ENROLLMENT_ID_LENGTH), nullable=False, index=True),
     Column("message_type", String(64), nullable=False),
     Column("raw", LargeBinary, nullable=False),
-    _ts("received_at", nullable=False),
+    ts_column("received_at", nullable=False),
 )
 
 commands = Table(
     "commands",
     metadata,
     Column("uuid", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("request_type", String(80), nullable=False),
     Column("body", LargeBinary, nullable=False),  # the encoded plist sent to devices
     Column("action", String(60)),  # the admin action that queued it, e.g. "wipe"
     Column("created_by", String(200), nullable=False),
-    _ts("created_at", nullable=False),
+    ts_column("created_at", nullable=False),
 )
 
 # Per-enrollment delivery state of a command.
@@ -269,8 +269,8 @@ command_deliveries = Table(
     Column("status", String(24), nullable=False),
     Column("priority", Integer, nullable=False, default=0),
     Column("queued_seq", BigInteger, nullable=False),
-    _ts("sent_at"),
-    _ts("completed_at"),
+    ts_column("sent_at"),
+    ts_column("completed_at"),
     Column("result", LargeBinary),
     Column("error_chain", JSON),
     Index("ix_command_deliveries_next", "enrollment_id", "status", "priority", "queued_seq"),
@@ -281,8 +281,8 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
-    _ts("occurred_at", nullable=False),
+    org_column(),
+    ts_column("occurred_at", nullable=False),
     Column("actor", String(320), nullable=False),
     Column("category", String(40), nullable=False),
     Column("activity", String(120), nullable=False),
@@ -300,7 +300,7 @@ dep_tokens = Table(
     "dep_tokens",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("name", String(200), nullable=False),
     Column("program", String(10), nullable=False),  # abm | asm
     Column("certificate_pem", Text, nullable=False),  # the public key the admin uploads to ABM
@@ -311,7 +311,7 @@ dep_tokens = Table(
     Column("server_name", String(200)),
     Column("abm_org_name", String(200)),
     Column("abm_org_id", String(80)),
-    _ts("token_expires_at"),
+    ts_column("token_expires_at"),
     Column("expiry_warnings_sent", JSON, nullable=False),
     Column("default_ios_profile_id", String(36)),
     Column("default_macos_profile_id", String(36)),
@@ -321,21 +321,21 @@ dep_tokens = Table(
     Column("cursor_kind", String(10)),  # fetch | sync
     Column("fetch_generation", String(36)),
     Column("full_sync_required", Boolean, nullable=False),
-    _ts("last_sync_started_at"),
-    _ts("last_full_sync_at"),
-    _ts("last_manual_sync_at"),
-    _ts("last_successful_sync_at"),
+    ts_column("last_sync_started_at"),
+    ts_column("last_full_sync_at"),
+    ts_column("last_manual_sync_at"),
+    ts_column("last_successful_sync_at"),
     Column("last_sync_outcome", String(20)),
     Column("last_sync_error", Text),
     Column("sync_run_id", String(36)),
     Column("sync_lease_owner", String(80)),
-    _ts("sync_lease_expires_at"),
-    _ts("sync_started_at"),
+    ts_column("sync_lease_expires_at"),
+    ts_column("sync_started_at"),
     Column("sync_kind", String(10)),
     Column("sync_manual", Boolean, nullable=False),
     Column("sync_devices_seen", Integer, nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    ts_column("created_at", nullable=False),
+    ts_column("updated_at", nullable=False),
 )
 
 # An ADE enrollment profile (Graph `depIOSEnrollmentProfile` / `depMacOSEnrollmentProfile`).
@@ -343,16 +343,16 @@ ade_profiles = Table(
     "ade_profiles",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("token_id", String(36), ForeignKey("dep_tokens.id"), nullable=False, index=True),
     Column("platform", String(10), nullable=False),  # iOS | macOS
     Column("display_name", String(200), nullable=False),
     Column("description", Text),
     Column("settings", JSON, nullable=False),
     Column("abm_profile_uuid", String(80)),
-    _ts("defined_at"),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    ts_column("defined_at"),
+    ts_column("created_at", nullable=False),
+    ts_column("updated_at", nullable=False),
 )
 
 # A serial number the token's ABM MDM server holds (Graph `importedAppleDeviceIdentity`).
@@ -360,7 +360,7 @@ ade_devices = Table(
     "ade_devices",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("token_id", String(36), ForeignKey("dep_tokens.id"), nullable=False),
     Column("serial_number", String(80), nullable=False),
     Column("model", String(120)),
@@ -371,23 +371,23 @@ ade_devices = Table(
     Column("device_family", String(20)),
     Column("abm_profile_uuid", String(80)),
     Column("abm_profile_status", String(20)),  # empty | assigned | pushed | removed
-    _ts("abm_profile_assigned_at"),
-    _ts("abm_profile_pushed_at"),
-    _ts("device_assigned_at"),
+    ts_column("abm_profile_assigned_at"),
+    ts_column("abm_profile_pushed_at"),
+    ts_column("device_assigned_at"),
     Column("device_assigned_by", String(320)),
     Column("abm_status", String(20), nullable=False),  # assigned | released
-    _ts("released_at"),
-    _ts("op_date"),
+    ts_column("released_at"),
+    ts_column("op_date"),
     Column("last_seen_run_id", String(36)),
     Column("profile_id", String(36), ForeignKey("ade_profiles.id", ondelete="SET NULL"), index=True),
     Column("assignment_status", String(20), nullable=False),  # none | pending | succeeded | failed
     Column("assignment_error", String(80)),
     Column("assignment_attempts", Integer, nullable=False),
-    _ts("next_assignment_at"),
+    ts_column("next_assignment_at"),
     Column("managed_device_id", String(36)),
     Column("enrollment_state", String(20), nullable=False),  # notContacted | enrolled | failed
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    ts_column("created_at", nullable=False),
+    ts_column("updated_at", nullable=False),
     UniqueConstraint("token_id", "serial_number", name="uq_ade_devices_token_serial"),
     Index("ix_ade_devices_serial", "org_id", "serial_number"),
     Index("ix_ade_devices_retry", "assignment_status", "next_assignment_at"),
@@ -398,7 +398,7 @@ users = Table(
     "users",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("user_principal_name", String(320), nullable=False),
     Column("display_name", String(256)),
     Column("given_name", String(128)),
@@ -409,8 +409,8 @@ users = Table(
     Column("department", String(128)),
     Column("job_title", String(128)),
     Column("source", String(20), nullable=False),  # api | scim | csv | oidc
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    ts_column("created_at", nullable=False),
+    ts_column("updated_at", nullable=False),
     UniqueConstraint("org_id", "user_principal_name", name="uq_users_org_upn"),
 )
 
@@ -418,7 +418,7 @@ groups = Table(
     "groups",
     metadata,
     Column("id", String(36), primary_key=True),
-    _org(),
+    org_column(),
     Column("display_name", String(256), nullable=False),
     Column("description", String(1024)),
     Column("mail_nickname", String(64)),
@@ -426,8 +426,8 @@ groups = Table(
     Column("membership_type", String(20), nullable=False),  # assigned | dynamic
     Column("membership_rule", Text),  # dynamic groups: a rule in the assignment-filter language
     Column("source", String(20), nullable=False),  # api | scim | csv
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    ts_column("created_at", nullable=False),
+    ts_column("updated_at", nullable=False),
 )
 
 # Direct members of a group: users, devices or groups. Dynamic groups' members are computed into this table.

@@ -9,7 +9,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from muster.store.engine import create_engine
-from muster.store.tables import UtcDateTime, metadata
+from muster.store.schema import metadata
+from muster.store.tables import UtcDateTime
 
 
 def _render_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:

@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 
 from muster.domain.ade_profiles import Platform
 from muster.domain.errors import InvalidInput
+from muster.domain.rbac import Permission, Principal
 from muster.protocols.odata import next_link, parse_query_options
 from muster.services.ade_profile_settings import ODATA_TYPES
 from muster.services.ade_profiles import AdeProfileRow
-from muster.services.admins import Admin
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings/{{token_id}}", tags=["depOnboardingSettings"])
 _PLATFORMS = {odata: platform for platform, odata in ODATA_TYPES.items()}
@@ -41,27 +41,35 @@ def graph_profile(row: AdeProfileRow, warnings: list[str] | None = None) -> dict
 
 
 @router.get("/enrollmentProfiles")
-async def list_profiles(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def list_profiles(
+    request: Request, token_id: str, admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_READ))]
+) -> dict[str, Any]:
     rows = await container(request).ade_profiles.list_for_token(admin.org_id, token_id)
     return {"value": [graph_profile(row) for row in rows]}
 
 
 @router.post("/enrollmentProfiles", status_code=201)
 async def create_profile(
-    request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)], body: Annotated[dict[str, Any], Body()]
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     platform = _PLATFORMS.get(body.get("@odata.type", ""))
     if platform is None:
         raise InvalidInput(f"@odata.type must be one of {', '.join(_PLATFORMS)}")
     row, warnings = await container(request).ade_profiles.create(
-        org_id=admin.org_id, token_id=token_id, platform=platform, body=body, actor=admin.name
+        org_id=admin.org_id, token_id=token_id, platform=platform, body=body, actor=admin.display_name
     )
     return graph_profile(row, warnings)
 
 
 @router.get("/enrollmentProfiles/{profile_id}")
 async def get_profile(
-    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(reader)]
+    request: Request,
+    token_id: str,
+    profile_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_READ))],
 ) -> dict[str, Any]:
     return graph_profile(await container(request).ade_profiles.get(admin.org_id, profile_id))
 
@@ -71,28 +79,36 @@ async def update_profile(
     request: Request,
     token_id: str,
     profile_id: str,
-    admin: Annotated[Admin, Depends(writer)],
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     row, warnings = await container(request).ade_profiles.update(
-        org_id=admin.org_id, profile_id=profile_id, body=body, actor=admin.name
+        org_id=admin.org_id, profile_id=profile_id, body=body, actor=admin.display_name
     )
     return graph_profile(row, warnings)
 
 
 @router.delete("/enrollmentProfiles/{profile_id}", status_code=204)
 async def delete_profile(
-    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    token_id: str,
+    profile_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> Response:
-    await container(request).ade_profiles.delete(org_id=admin.org_id, profile_id=profile_id, actor=admin.name)
+    await container(request).ade_profiles.delete(org_id=admin.org_id, profile_id=profile_id, actor=admin.display_name)
     return Response(status_code=204)
 
 
 @router.post("/enrollmentProfiles/{profile_id}/setDefaultProfile", status_code=204)
 async def set_default(
-    request: Request, token_id: str, profile_id: str, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    token_id: str,
+    profile_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> Response:
-    await container(request).ade_profiles.set_default(org_id=admin.org_id, profile_id=profile_id, actor=admin.name)
+    await container(request).ade_profiles.set_default(
+        org_id=admin.org_id, profile_id=profile_id, actor=admin.display_name
+    )
     return Response(status_code=204)
 
 
@@ -102,10 +118,14 @@ class DeviceAssignment(BaseModel):
 
 @router.post("/enrollmentProfiles/{profile_id}/updateDeviceProfileAssignment")
 async def assign(
-    request: Request, token_id: str, profile_id: str, body: DeviceAssignment, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    token_id: str,
+    profile_id: str,
+    body: DeviceAssignment,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> dict[str, Any]:
     outcome = await container(request).ade_profiles.assign(
-        org_id=admin.org_id, profile_id=profile_id, serials=body.deviceIds, actor=admin.name
+        org_id=admin.org_id, profile_id=profile_id, serials=body.deviceIds, actor=admin.display_name
     )
     return {
         "succeeded": outcome.succeeded,
@@ -114,7 +134,11 @@ async def assign(
 
 
 @router.get("/importedAppleDeviceIdentities")
-async def imported_devices(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def imported_devices(
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+) -> dict[str, Any]:
     """The token's devices, their ABM and assignment state, and why an assignment failed (retried by Muster)."""
     c = container(request)
     await c.ade_tokens.get(admin.org_id, token_id)
@@ -158,10 +182,13 @@ async def imported_devices(request: Request, token_id: str, admin: Annotated[Adm
 
 @router.delete("/importedAppleDeviceIdentities/{device_id}", status_code=204)
 async def delete_imported_device(
-    request: Request, token_id: str, device_id: str, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    token_id: str,
+    device_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
 ) -> Response:
     """Remove the device here; unassign it in Apple Business Manager too, or the next full sync brings it back."""
     await container(request).ade_tokens.delete_device(
-        org_id=admin.org_id, token_id=token_id, device_id=device_id, actor=admin.name
+        org_id=admin.org_id, token_id=token_id, device_id=device_id, actor=admin.display_name
     )
     return Response(status_code=204)

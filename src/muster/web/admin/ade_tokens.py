@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from muster.domain import ade_tokens as rules
+from muster.domain.rbac import Permission, Principal
 from muster.services.ade_tokens import TokenRow
-from muster.services.admins import Admin
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings", tags=["depOnboardingSettings"])
 
@@ -64,28 +64,42 @@ class TokenUpload(BaseModel):
 
 
 @router.get("")
-async def list_tokens(request: Request, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def list_tokens(
+    request: Request, admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))]
+) -> dict[str, Any]:
     c = container(request)
     now = c.clock.now()
     return {"value": [graph_token(row, now) for row in await c.ade_tokens.list_for_org(admin.org_id)]}
 
 
 @router.post("", status_code=201)
-async def create_token(request: Request, body: TokenCreate, admin: Annotated[Admin, Depends(writer)]) -> dict[str, Any]:
+async def create_token(
+    request: Request,
+    body: TokenCreate,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_CREATE))],
+) -> dict[str, Any]:
     c = container(request)
-    row = await c.ade_tokens.create(org_id=admin.org_id, name=body.tokenName, actor=admin.name)
+    row = await c.ade_tokens.create(org_id=admin.org_id, name=body.tokenName, actor=admin.display_name)
     return graph_token(row, c.clock.now())
 
 
 @router.get("/{token_id}")
-async def get_token(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def get_token(
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+) -> dict[str, Any]:
     c = container(request)
     return graph_token(await c.ade_tokens.get(admin.org_id, token_id), c.clock.now())
 
 
 @router.get("/{token_id}/generateEncryptionPublicKey()")
 @router.get("/{token_id}/generateEncryptionPublicKey")
-async def public_key(request: Request, token_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, str]:
+async def public_key(
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+) -> dict[str, str]:
     """The certificate to upload to the MDM server in Apple Business Manager (ADE-02)."""
     row = await container(request).ade_tokens.get(admin.org_id, token_id)
     return {"value": row.certificate_pem}
@@ -93,22 +107,37 @@ async def public_key(request: Request, token_id: str, admin: Annotated[Admin, De
 
 @router.post("/{token_id}/uploadDepToken")
 async def upload_token(
-    request: Request, token_id: str, body: TokenUpload, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    token_id: str,
+    body: TokenUpload,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
 ) -> dict[str, Any]:
     c = container(request)
     row = await c.ade_tokens.upload(
-        org_id=admin.org_id, token_id=token_id, apple_id=body.appleId, token=body.depToken.encode(), actor=admin.name
+        org_id=admin.org_id,
+        token_id=token_id,
+        apple_id=body.appleId,
+        token=body.depToken.encode(),
+        actor=admin.display_name,
     )
     return graph_token(row, c.clock.now())
 
 
 @router.post("/{token_id}/syncWithAppleDeviceEnrollmentProgram", status_code=204)
-async def sync(request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)]) -> Response:
-    await container(request).ade_tokens.sync(org_id=admin.org_id, token_id=token_id, actor=admin.name)
+async def sync(
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_SYNC))],
+) -> Response:
+    await container(request).ade_tokens.sync(org_id=admin.org_id, token_id=token_id, actor=admin.display_name)
     return Response(status_code=204)
 
 
 @router.delete("/{token_id}", status_code=204)
-async def delete_token(request: Request, token_id: str, admin: Annotated[Admin, Depends(writer)]) -> Response:
-    await container(request).ade_tokens.delete(org_id=admin.org_id, token_id=token_id, actor=admin.name)
+async def delete_token(
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_DELETE))],
+) -> Response:
+    await container(request).ade_tokens.delete(org_id=admin.org_id, token_id=token_id, actor=admin.display_name)
     return Response(status_code=204)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from muster.services.admins import Admin
+from muster.domain.rbac import Permission, Principal
 from muster.services.push_certificates import PushCertificateStatus
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(
     prefix=f"{DEVICE_MANAGEMENT}/applePushNotificationCertificate", tags=["applePushNotificationCertificate"]
@@ -43,15 +43,19 @@ def _graph(status: PushCertificateStatus | None) -> dict[str, Any]:
 
 
 @router.get("")
-async def get_certificate(request: Request, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def get_certificate(
+    request: Request, admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_READ))]
+) -> dict[str, Any]:
     return _graph(await container(request).push_certificates.describe())
 
 
 @router.get("/downloadApplePushNotificationCertificateSigningRequest()")
 @router.get("/downloadApplePushNotificationCertificateSigningRequest")
-async def signing_request(request: Request, admin: Annotated[Admin, Depends(writer)]) -> dict[str, str]:
+async def signing_request(
+    request: Request, admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_UPDATE))]
+) -> dict[str, str]:
     """A fresh certificate signing request; its private key never leaves Muster."""
-    return {"value": await container(request).push_certificates.signing_request(actor=admin.name)}
+    return {"value": await container(request).push_certificates.signing_request(actor=admin.display_name)}
 
 
 class CertificateUpload(BaseModel):
@@ -66,14 +70,18 @@ class CertificateUpload(BaseModel):
 
 @router.patch("")
 async def upload_certificate(
-    request: Request, body: CertificateUpload, admin: Annotated[Admin, Depends(writer)]
+    request: Request,
+    body: CertificateUpload,
+    admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_UPDATE))],
 ) -> dict[str, Any]:
     certificates = container(request).push_certificates
-    await certificates.upload(certificate_pem=body.certificate, apple_id=body.appleIdentifier, actor=admin.name)
+    await certificates.upload(certificate_pem=body.certificate, apple_id=body.appleIdentifier, actor=admin.display_name)
     return _graph(await certificates.describe())
 
 
 @router.delete("", status_code=204)
-async def delete_certificate(request: Request, admin: Annotated[Admin, Depends(writer)]) -> Response:
-    await container(request).push_certificates.delete(actor=admin.name)
+async def delete_certificate(
+    request: Request, admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_UPDATE))]
+) -> Response:
+    await container(request).push_certificates.delete(actor=admin.display_name)
     return Response(status_code=204)

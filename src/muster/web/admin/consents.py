@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from muster.services.admins import Admin
+from muster.domain.rbac import Permission, Principal
 from muster.services.consents import Consent
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/dataSharingConsents", tags=["dataSharingConsents"])
 
@@ -27,10 +27,14 @@ def _graph(consent: Consent) -> dict[str, Any]:
 
 
 @router.get("/{consent_id}")
-async def get_consent(request: Request, consent_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def get_consent(
+    request: Request, consent_id: str, admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_READ))]
+) -> dict[str, Any]:
     return _graph(await container(request).consents.get(admin.org_id, consent_id))
 
 
 @router.post("/{consent_id}/consentToDataSharing")
-async def consent(request: Request, consent_id: str, admin: Annotated[Admin, Depends(writer)]) -> dict[str, Any]:
-    return _graph(await container(request).consents.grant(admin.org_id, consent_id, actor=admin.name))
+async def consent(
+    request: Request, consent_id: str, admin: Annotated[Principal, Depends(require(Permission.ORGANIZATION_UPDATE))]
+) -> dict[str, Any]:
+    return _graph(await container(request).consents.grant(admin.org_id, consent_id, actor=admin.display_name))

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from muster.app import Container
 from muster.domain.devices import DeviceAction
 from muster.domain.errors import InvalidInput, NotFound
+from muster.domain.rbac import Permission, Principal
 from muster.protocols.odata import next_link, parse_query_options
-from muster.services.admins import Admin
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, reader, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/managedDevices", tags=["managedDevices"])
 
@@ -58,7 +58,9 @@ def _graph(row: dict[str, Any], select: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 @router.get("")
-async def list_devices(request: Request, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def list_devices(
+    request: Request, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+) -> dict[str, Any]:
     options = parse_query_options(dict(request.query_params))
     unknown = [
         name for name in options.select if name not in _PROPERTIES and name not in ("manufacturer", "managementAgent")
@@ -77,7 +79,7 @@ async def list_devices(request: Request, admin: Annotated[Admin, Depends(reader)
     return page
 
 
-async def _device(c: Container, admin: Admin, device_id: str) -> dict[str, Any]:
+async def _device(c: Container, admin: Principal, device_id: str) -> dict[str, Any]:
     row = await c.devices.get(admin.org_id, device_id)
     if row is None:
         raise NotFound(f"managed device {device_id} not found")
@@ -85,7 +87,9 @@ async def _device(c: Container, admin: Admin, device_id: str) -> dict[str, Any]:
 
 
 @router.get("/{device_id}")
-async def get_device(request: Request, device_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def get_device(
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+) -> dict[str, Any]:
     row = await _device(container(request), admin, device_id)
     device = _graph(row)
     info = row["inventory"].get("deviceInformation", {})
@@ -108,7 +112,9 @@ async def get_device(request: Request, device_id: str, admin: Annotated[Admin, D
 
 
 @router.get("/{device_id}/detectedApps")
-async def detected_apps(request: Request, device_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def detected_apps(
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+) -> dict[str, Any]:
     row = await _device(container(request), admin, device_id)
     apps = row["inventory"].get("installedApps", [])
     return {
@@ -125,14 +131,18 @@ async def detected_apps(request: Request, device_id: str, admin: Annotated[Admin
 
 
 @router.get("/{device_id}/inventory")
-async def inventory(request: Request, device_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def inventory(
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+) -> dict[str, Any]:
     """Muster-only: everything the device reported (device information, security, apps, profiles, certificates)."""
     row = await _device(container(request), admin, device_id)
     return dict(row["inventory"])
 
 
 @router.get("/{device_id}/commands")
-async def command_history(request: Request, device_id: str, admin: Annotated[Admin, Depends(reader)]) -> dict[str, Any]:
+async def command_history(
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+) -> dict[str, Any]:
     """Muster-only: the MDM commands queued for this device and what became of each."""
     c = container(request)
     await _device(c, admin, device_id)
@@ -171,7 +181,7 @@ class BulkAction(BaseModel):
 
 @router.post("/executeAction")
 async def execute_action(
-    request: Request, body: BulkAction, admin: Annotated[Admin, Depends(writer)]
+    request: Request, body: BulkAction, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_UPDATE))]
 ) -> dict[str, Any]:
     """Graph's bulk action: one action for many devices; one command where the command is the same for all."""
     parameters = {k: v for k, v in (body.model_extra or {}).items()}
@@ -180,7 +190,7 @@ async def execute_action(
         device_ids=body.deviceIds,
         action=body.actionName.value,
         parameters=parameters,
-        actor=admin.name,
+        actor=admin.display_name,
     )
     return {
         "successfulDeviceIds": list(outcome.queued),
@@ -194,7 +204,7 @@ async def device_action(
     request: Request,
     device_id: str,
     action: str,
-    admin: Annotated[Admin, Depends(writer)],
+    admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_UPDATE))],
     parameters: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> ActionResult:
     command_uuid = await container(request).device_actions.perform(
@@ -202,6 +212,6 @@ async def device_action(
         device_id=device_id,
         action=action,
         parameters=parameters or {},
-        actor=admin.name,
+        actor=admin.display_name,
     )
     return ActionResult(commandUuid=command_uuid)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from muster.services.admins import Admin
+from muster.domain.rbac import Permission, Principal
 from muster.services.enrollment_profiles import MOBILECONFIG_TYPE
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, writer
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=DEVICE_MANAGEMENT, tags=["enrollment"])
 
@@ -23,10 +23,14 @@ class ProfileExport(BaseModel):
     response_class=Response,
     responses={200: {"content": {MOBILECONFIG_TYPE: {}}}},
 )
-async def export_profile(request: Request, body: ProfileExport, admin: Annotated[Admin, Depends(writer)]) -> Response:
+async def export_profile(
+    request: Request,
+    body: ProfileExport,
+    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+) -> Response:
     """A signed `.mobileconfig` carrying a fresh one-time SCEP challenge (valid 15 minutes, usable once)."""
     profile = await container(request).profiles.export(
-        org_id=admin.org_id, user_principal_name=body.userPrincipalName, actor=admin.name
+        org_id=admin.org_id, user_principal_name=body.userPrincipalName, actor=admin.display_name
     )
     return Response(
         profile,
