@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,46 +20,69 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muster.clients.apns import ApnsClient
 from muster.clients.dep import DepClient
+from muster.clients.oidc import HttpOidcProviderApi
+from muster.clients.webhooks import HttpWebhookSender
 from muster.config import ConfigurationError, Settings
 from muster.domain.ade_sync import RELEASED_PURGE_AFTER
 from muster.domain.clock import Clock, SystemClock
-from muster.domain.rbac import BuiltInRole
+from muster.domain.rbac import BuiltInRole, TokenVerifier
 from muster.jobs.runner import Job, JobRunner
 from muster.pki.certs import certificate_pem, private_key_pem
 from muster.pki.secretbox import SecretBox
 from muster.protocols.apple.dep_token import DepCredentials
+from muster.services.access import Authenticator
+from muster.services.access_tokens import AccessTokens
 from muster.services.ade_enrollment import AdeEnrollment
 from muster.services.ade_ports import DepApi, DepApiFactory
 from muster.services.ade_profiles import AdeProfiles
 from muster.services.ade_sync import AdeSync
 from muster.services.ade_tokens import AdeTokens, warn_expiring_tokens
 from muster.services.admins import Admins
+from muster.services.api_clients import ApiClients, FailureLimiter
 from muster.services.consents import Consents
 from muster.services.device_auth import DeviceAuthenticator
+from muster.services.device_codes import DeviceCodes
 from muster.services.devices import DeviceActions
+from muster.services.directory import Directory
+from muster.services.directory_import import UserImport
+from muster.services.directory_tokens import ProvisioningTokens
+from muster.services.enrollment_portal import EnrollmentPortal
 from muster.services.enrollment_profiles import DeviceEndpoints, EnrollmentProfiles
 from muster.services.enrollment_requests import EnrollmentChallenges
+from muster.services.identity_provider import IdentityProviders
 from muster.services.inventory import InventoryRecorder
+from muster.services.local_accounts import LocalAccounts
 from muster.services.mdm import AppleMdm
+from muster.services.oidc_sign_in import OidcSignIn
 from muster.services.push import PushDispatcher, PushSender
 from muster.services.push_certificates import PushCertificates
 from muster.services.queueing import CommandQueue
+from muster.services.roles import Roles
 from muster.services.scep import ScepService
 from muster.services.server_identity import ServerIdentity, load_or_create, read_signing_identity
+from muster.services.webhooks import WebhookDispatcher, WebhookEvents, WebhookSubscriptions
 from muster.store.ade_devices import SqlAdeDeviceStore
 from muster.store.ade_enrollment import SqlAdeEnrollmentStore
 from muster.store.ade_profiles import SqlAdeProfileStore
 from muster.store.ade_sync import SqlAdeSyncStore
 from muster.store.ade_tokens import SqlTokenStore
-from muster.store.admins import SqlApiTokenStore, SqlAuditSink
+from muster.store.admins import SqlApiTokenStore
+from muster.store.api_clients import SqlApiClientStore
+from muster.store.audit import SqlAuditLog, SqlAuditSink
 from muster.store.consents import SqlConsentStore
 from muster.store.devices import SqlDeviceStore
+from muster.store.directory import SqlDirectoryStore, SqlProvisioningTokenStore
 from muster.store.engine import create_engine
 from muster.store.enrollment_requests import SqlEnrollmentRequestStore
+from muster.store.identity_provider import SqlIdentityProviderStore, SqlSignInDirectory
 from muster.store.key_pairs import SqlKeyPairStore
+from muster.store.local_accounts import SqlLocalAccountStore
 from muster.store.mdm import SqlMdmStore
+from muster.store.oauth import SqlDeviceCodeStore, SqlSeenAssertions, SqlSigningKeyStore, SqlTokenSubjects
 from muster.store.push_certificates import SqlPushCertificateStore
+from muster.store.rbac import SqlRbacStore
 from muster.store.tables import DEFAULT_ORG_ID, organizations
+from muster.store.webhooks import SqlWebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +95,8 @@ class Container:
     identity: ServerIdentity
     endpoints: DeviceEndpoints
     admins: Admins
+    authenticator: Authenticator
+    roles: Roles
     audit: SqlAuditSink
     mdm: AppleMdm
     scep: ScepService
@@ -85,11 +113,27 @@ class Container:
     ade_enrollment: AdeEnrollment
     ade_devices: SqlAdeDeviceStore
     ade_tokens: AdeTokens
+    audit_log: SqlAuditLog
+    webhook_subscriptions: WebhookSubscriptions
+    webhooks: WebhookDispatcher
+    webhook_sender: HttpWebhookSender
+    access_tokens: AccessTokens
+    api_clients: ApiClients
+    local_accounts: LocalAccounts
+    device_codes: DeviceCodes
+    directory: Directory
+    provisioning_tokens: ProvisioningTokens
+    user_import: UserImport
+    identity_providers: IdentityProviders
+    oidc_sign_in: OidcSignIn
+    enrollment_portal: EnrollmentPortal
+    portal_key: bytes  # signs the enrollment portal's cookies
 
     async def aclose(self) -> None:
         await self.ade_sync.wait_idle()
         await self.pusher.close()
         await self.apns.aclose()
+        await self.webhook_sender.aclose()
         await self.engine.dispose()
 
 
@@ -192,14 +236,32 @@ async def ensure_default_organization(engine: AsyncEngine, name: str, now: datet
             await conn.execute(insert(organizations).values(id=DEFAULT_ORG_ID, name=name, created_at=now))
 
 
-async def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
-    """Wire the application over an upgraded database."""
+async def build_container(
+    settings: Settings, *, clock: Clock | None = None, token_verifiers: Sequence[TokenVerifier] = ()
+) -> Container:
+    """Wire the application over an upgraded database; `token_verifiers` accept bearer tokens besides `mst_` ones."""
     clock = clock or SystemClock()
-    secrets = SecretBox(load_master_key(settings))
+    master_key = load_master_key(settings)
+    secrets = SecretBox(master_key)
     imported_signer = load_profile_signer(settings)
     engine = create_engine(settings.effective_database_url)
     await ensure_default_organization(engine, settings.organization_name, clock.now())
     audit = SqlAuditSink(engine, clock=clock, org_id=DEFAULT_ORG_ID)
+    admins = Admins(store=SqlApiTokenStore(engine), clock=clock)
+    rbac_store = SqlRbacStore(engine)
+    access_tokens = AccessTokens(
+        keys=SqlSigningKeyStore(engine),
+        subjects=SqlTokenSubjects(engine),
+        secrets=secrets,
+        clock=clock,
+        org_id=DEFAULT_ORG_ID,
+        issuer=settings.effective_public_url,
+        lifetime_seconds=settings.access_token_lifetime_seconds,
+    )
+    await access_tokens.load()
+    authenticator = Authenticator(admins=admins, store=rbac_store, verifiers=(access_tokens, *token_verifiers))
+    roles = Roles(store=rbac_store, authenticator=authenticator, audit=audit, clock=clock)
+    await roles.ensure_built_ins(DEFAULT_ORG_ID)
     identity = await load_or_create(
         store=SqlKeyPairStore(engine),
         secrets=secrets,
@@ -223,13 +285,18 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
     mdm_store = SqlMdmStore(engine)
     pusher = PushDispatcher(store=mdm_store, sender=apns)
     queue = CommandQueue(store=mdm_store, pusher=pusher, clock=clock)
+    enrollment_requests = SqlEnrollmentRequestStore(engine)
     challenges = EnrollmentChallenges(
-        store=SqlEnrollmentRequestStore(engine),
+        store=enrollment_requests,
         clock=clock,
         ttl=timedelta(seconds=settings.scep_challenge_ttl_seconds),
         default_org_id=DEFAULT_ORG_ID,
     )
     devices = SqlDeviceStore(engine)
+    identity_providers = IdentityProviders(
+        store=SqlIdentityProviderStore(engine), secrets=secrets, audit=audit, clock=clock
+    )
+    sign_in_directory = SqlSignInDirectory(engine)
     profiles = EnrollmentProfiles(
         challenges=challenges,
         identity=identity,
@@ -258,13 +325,19 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
         after_sync=ade_profiles.assign_defaults,
         lease=timedelta(seconds=settings.ade_sync_lease_seconds),
     )
+    directory_store = SqlDirectoryStore(engine)
+    directory = Directory(store=directory_store, audit=audit, clock=clock)
+    webhook_store = SqlWebhookStore(engine)
+    webhook_sender = HttpWebhookSender(verify=str(settings.webhook_ca_file) if settings.webhook_ca_file else True)
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         identity=identity,
         endpoints=endpoints,
-        admins=Admins(store=SqlApiTokenStore(engine), clock=clock),
+        admins=admins,
+        authenticator=authenticator,
+        roles=roles,
         audit=audit,
         mdm=AppleMdm(
             store=mdm_store,
@@ -274,6 +347,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
             secrets=secrets,
             push_topic=push_certificates.topic,
             clock=clock,
+            events=WebhookEvents(store=webhook_store, clock=clock),
         ),
         scep=ScepService(identity.authority, challenges, challenges),
         profiles=profiles,
@@ -309,6 +383,58 @@ async def build_container(settings: Settings, *, clock: Clock | None = None) -> 
             audit=audit,
             clock=clock,
         ),
+        audit_log=SqlAuditLog(engine),
+        webhook_subscriptions=WebhookSubscriptions(
+            store=webhook_store,
+            secrets=secrets,
+            clock=clock,
+            allow_loopback_http=settings.webhook_allow_loopback_http,
+        ),
+        webhooks=WebhookDispatcher(
+            store=webhook_store,
+            sender=webhook_sender,
+            secrets=secrets,
+            clock=clock,
+            schedule=[timedelta(seconds=wait) for wait in settings.webhook_retry_schedule_seconds],
+            timeout=settings.webhook_timeout_seconds,
+            concurrency=settings.webhook_concurrency,
+        ),
+        webhook_sender=webhook_sender,
+        access_tokens=access_tokens,
+        api_clients=ApiClients(
+            store=SqlApiClientStore(engine),
+            seen=SqlSeenAssertions(engine),
+            audit=audit,
+            clock=clock,
+            limiter=FailureLimiter(),
+        ),
+        local_accounts=LocalAccounts(
+            store=SqlLocalAccountStore(engine),
+            secrets=secrets,
+            audit=audit,
+            clock=clock,
+            issuer=settings.organization_name,
+        ),
+        device_codes=DeviceCodes(store=SqlDeviceCodeStore(engine), clock=clock, org_id=DEFAULT_ORG_ID),
+        directory=directory,
+        provisioning_tokens=ProvisioningTokens(store=SqlProvisioningTokenStore(engine), audit=audit, clock=clock),
+        user_import=UserImport(directory=directory, store=directory_store, audit=audit, clock=clock),
+        identity_providers=identity_providers,
+        oidc_sign_in=OidcSignIn(
+            providers=identity_providers,
+            api=HttpOidcProviderApi(),
+            directory=sign_in_directory,
+            failures=enrollment_requests,
+            clock=clock,
+        ),
+        enrollment_portal=EnrollmentPortal(
+            directory=sign_in_directory,
+            providers=identity_providers,
+            profiles=profiles,
+            failures=enrollment_requests,
+            clock=clock,
+        ),
+        portal_key=hmac.new(master_key, b"muster enrollment portal cookies", hashlib.sha256).digest(),
     )
 
 
@@ -351,10 +477,22 @@ def _ensure_tls_files(container: Container, settings: Settings) -> None:
     _write_private(cert_path, certificate_pem(certificate) + certificate_pem(container.identity.authority.certificate))
 
 
+WEBHOOK_DELIVERY_RETENTION = timedelta(days=30)
+
+
+def webhook_delivery(container: Container) -> JobRunner:
+    """Webhook delivery on its own short tick, so a slow receiver never delays the other jobs."""
+    return JobRunner(
+        [Job("deliverWebhooks", container.webhooks.deliver_due)],
+        interval=container.settings.webhook_poll_seconds,
+    )
+
+
 def background_jobs(container: Container) -> JobRunner:
     """The periodic work every server process does (each job is safe to run in several processes at once)."""
     clock = container.clock
     sync_store = SqlAdeSyncStore(container.engine)
+    audit_retention = timedelta(days=container.settings.audit_retention_days)
     return JobRunner(
         [
             Job("adeSync", container.ade_sync.run_due),
@@ -364,6 +502,12 @@ def background_jobs(container: Container) -> JobRunner:
                 lambda: warn_expiring_tokens(SqlTokenStore(container.engine), container.audit, clock),
             ),
             Job("purgeReleasedAdeDevices", lambda: sync_store.purge_released(clock.now() - RELEASED_PURGE_AFTER)),
+            Job("purgeAuditEvents", lambda: container.audit_log.purge(clock.now() - audit_retention)),
+            Job(
+                "purgeWebhookDeliveries",
+                lambda: SqlWebhookStore(container.engine).purge_finished(clock.now() - WEBHOOK_DELIVERY_RETENTION),
+            ),
+            Job("refreshDynamicDeviceGroups", container.directory.refresh_device_groups),
         ],
         interval=container.settings.jobs_interval_seconds,
     )

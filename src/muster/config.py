@@ -54,8 +54,25 @@ class Settings(BaseSettings):
     jobs_interval_seconds: float = Field(default=60.0, ge=0.1, le=3600, description="Background jobs' tick.")
     apns_ca_file: Path | None = Field(default=None, description="CA bundle to verify APNs (simulators only).")
     scep_challenge_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    access_token_lifetime_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="How long an OAuth access token (admin API bearer) is valid."
+    )
     max_device_body_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    audit_retention_days: int = Field(
+        default=365, ge=1, le=3650, description="Audit events older than this are purged (Intune keeps one year)."
+    )
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default=[60, 300, 1800, 7200, 43200],
+        description="Waits before each retry of a failed webhook delivery; after the last one it is failed.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="Per-attempt timeout.")
+    webhook_concurrency: int = Field(default=8, ge=1, le=100, description="Deliveries in flight per process.")
+    webhook_poll_seconds: float = Field(default=5.0, ge=0.05, le=300, description="How often due deliveries run.")
+    webhook_allow_loopback_http: bool = Field(
+        default=False, description="Development only: accept http:// webhook URLs on 127.0.0.1/localhost."
+    )
+    webhook_ca_file: Path | None = Field(default=None, description="CA bundle to verify webhook receivers.")
     workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("public_url")

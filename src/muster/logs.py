@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+# The id of the request being served (set by muster.web.request_context), added to every log line.
+request_id: ContextVar[str | None] = ContextVar("muster_request_id", default=None)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -22,6 +26,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if (current := request_id.get()) is not None:
+            entry.setdefault("requestId", current)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -2,7 +2,7 @@
 
 A request signed by another enrollment's certificate, a forged or garbage `Mdm-Signature`, an unknown, foreign
 or expired certificate, or no certificate at all is refused with 400/403 (never 401, which would unenroll the
-device), leaves an audit event, and changes nothing: every table but `audit_events` is compared row by row before
+device), leaves an audit event, and changes nothing: every table but the audit log is compared row by row before
 and after each attempt.
 """
 
@@ -32,7 +32,8 @@ from muster.protocols.apple.checkin import EnrollmentIdentity, EnrollmentKind
 from muster.protocols.apple.results import CommandStatus, encode_report
 from muster.protocols.cms import PrivateKey, sign_detached
 from muster.simulators.apple_device import CHECKIN_TYPE, CONNECT_TYPE, VirtualAppleDevice
-from muster.store.tables import audit_events, command_deliveries
+from muster.store.tables import command_deliveries
+from muster.store.tables_audit import audit_log
 from tests.harness import DM, RunningMuster, database_rows, device_put, fake_apple, running_muster
 
 Signer = tuple[x509.Certificate, PrivateKey]
@@ -87,8 +88,10 @@ def device_keys(udid: str) -> dict[str, str]:
 
 async def audit_trail(scene: Scene) -> list[dict[str, Any]]:
     async with scene.muster.container.engine.connect() as conn:
-        rows = await conn.execute(select(audit_events).where(audit_events.c.category == "device"))
-        return [dict(row._mapping) for row in rows]
+        rows = await conn.execute(select(audit_log).where(audit_log.c.category == "device"))
+        return [
+            {**row._mapping, "actor": row.actor_type.lower(), "target": row.resources[0]["resourceId"]} for row in rows
+        ]
 
 
 async def assert_refused(

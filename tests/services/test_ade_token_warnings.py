@@ -12,10 +12,11 @@ from muster.app import ensure_default_organization
 from muster.domain.clock import FixedClock
 from muster.services.ade_tokens import warn_expiring_tokens
 from muster.store.ade_tokens import SqlTokenStore
-from muster.store.admins import SqlAuditSink
+from muster.store.audit import SqlAuditSink
 from muster.store.engine import create_engine
 from muster.store.migrate import upgrade
-from muster.store.tables import DEFAULT_ORG_ID, audit_events, dep_tokens
+from muster.store.tables import DEFAULT_ORG_ID, dep_tokens
+from muster.store.tables_audit import audit_log
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -49,9 +50,7 @@ async def test_each_threshold_warns_once(tmp_path: Path) -> None:
     async def warnings() -> list[int]:
         async with engine.connect() as conn:
             rows = (
-                await conn.execute(
-                    select(audit_events.c.detail).where(audit_events.c.activity == "depTokenExpiryWarning")
-                )
+                await conn.execute(select(audit_log.c.detail).where(audit_log.c.activity == "depTokenExpiryWarning"))
             ).all()
         return [row.detail["daysLeft"] for row in rows]
 

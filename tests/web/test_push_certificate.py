@@ -82,9 +82,10 @@ async def test_upload_renewal_and_expiry_warning(tmp_path: Path) -> None:
         try:
             from sqlalchemy import select
 
-            from muster.store.tables import audit_events
+            from muster.store.tables_audit import audit_log
 
-            rows = (await audit.execute(select(audit_events.c.activity, audit_events.c.result))).all()
+            details = (await audit.execute(select(audit_log.c.detail))).scalars()
+            rows = [(change["activity"], change["result"]) for d in details for change in d.get("changes", [])]
         finally:
             await audit.close()
         assert ("uploadPushCertificate", "failure") in rows and ("uploadPushCertificate", "success") in rows

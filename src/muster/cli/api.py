@@ -1,7 +1,8 @@
 """The CLI's connection to a Muster server's admin API.
 
-Connection: `MUSTER_URL` (default https://localhost:8443) and `MUSTER_TOKEN`, or `MUSTER_TOKEN_FILE` (default: the
-token file the embedded default writes in ./data); `MUSTER_CA_FILE` to trust a private CA.
+Connection: `MUSTER_URL` (default https://localhost:8443) and `MUSTER_TOKEN`, or `MUSTER_TOKEN_FILE`, or the token
+`muster login` stored for that server, or the token file the embedded default writes in ./data;
+`MUSTER_CA_FILE` to trust a private CA.
 """
 
 from __future__ import annotations
@@ -21,20 +22,33 @@ console = Console()
 DM = "/graph/beta/deviceManagement"
 
 
-def client() -> httpx.Client:
-    url = os.environ.get("MUSTER_URL", "https://localhost:8443")
-    token = os.environ.get("MUSTER_TOKEN")
-    if not token:
-        token_file = Path(os.environ.get("MUSTER_TOKEN_FILE", "data/admin-token"))
-        if not token_file.exists():
-            typer.secho("No API token: set MUSTER_TOKEN or MUSTER_TOKEN_FILE.", err=True, fg="red")
-            raise typer.Exit(2)
-        token = token_file.read_text().strip()
+def server_url() -> str:
+    return os.environ.get("MUSTER_URL", "https://localhost:8443").rstrip("/")
+
+
+def tls_verify(url: str) -> ssl.SSLContext | bool:
     ca_file = os.environ.get("MUSTER_CA_FILE")
     if ca_file is None and Path("data/tls/server.crt").exists() and url.startswith("https://localhost"):
         ca_file = "data/tls/server.crt"  # the embedded default's own certificate chain
-    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, verify=verify, timeout=60)
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
+def client() -> httpx.Client:
+    url = server_url()
+    token = os.environ.get("MUSTER_TOKEN")
+    if not token and "MUSTER_TOKEN_FILE" not in os.environ:
+        from muster.cli.login import stored_token
+
+        token = stored_token(url)
+    if not token:
+        token_file = Path(os.environ.get("MUSTER_TOKEN_FILE", "data/admin-token"))
+        if not token_file.exists():
+            typer.secho(
+                "Not signed in: run `muster login`, or set MUSTER_TOKEN or MUSTER_TOKEN_FILE.", err=True, fg="red"
+            )
+            raise typer.Exit(2)
+        token = token_file.read_text().strip()
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, verify=tls_verify(url), timeout=60)
 
 
 def call(method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from muster import __version__
-from muster.cli import admin, sim
+from muster.cli import admin, apps, audit, directory, doctor, login, roles, sim
 from muster.config import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(help="Muster: self-hosted device enrollment and management.", no_args_is_help=True)
@@ -15,6 +15,12 @@ db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 admin.register(app)
 sim.register(app)
+login.register(app)
+apps.register(app)
+doctor.register(app)
+roles.register(app)
+audit.register(app)
+directory.register(app)
 
 
 def _settings() -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from muster.domain.devices import DeviceAction
 
@@ -136,6 +137,14 @@ class Scope:
 NOTHING = Scope()
 
 
+class TaggedObject(StrEnum):
+    """The kinds of object that carry scope tags (`scope_tag_links.object_type`)."""
+
+    MANAGED_DEVICE = "managedDevice"
+    DEP_TOKEN = "depOnboardingSetting"
+    ADE_PROFILE = "depEnrollmentProfile"
+
+
 @dataclass(frozen=True)
 class Grant:
     """One role assignment as it applies to a principal: its permissions over its scope."""
@@ -167,7 +176,51 @@ class Principal:
         return scope
 
 
+def parse_permissions(values: Iterable[str]) -> frozenset[Permission]:
+    """Permissions from their Intune resource-action names; ValueError names the first unknown one."""
+    known = {p.value: p for p in Permission}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"unknown permission {unknown[0]!r}")
+    return frozenset(known[v] for v in values)
+
+
+def grant_refusal(admin: Principal, permissions: Iterable[Permission], tag_ids: Iterable[str] | None) -> str | None:
+    """Why `admin` may not hand out `permissions` over `tag_ids` (None: every tag), or None when it may.
+
+    No privilege escalation: an admin grants only permissions it holds, over tags within its own scope for each.
+    """
+    wanted = None if tag_ids is None else object_tags(tag_ids)
+    for permission in sorted(permissions):
+        if not admin.can(permission):
+            return f"you cannot grant {permission.value}: you do not hold it yourself"
+        scope = admin.scope(permission)
+        if wanted is None and not scope.everything:
+            return f"you cannot grant {permission.value} over all scope tags: you hold it only over some"
+        if wanted is not None and not scope.includes(wanted):
+            outside = sorted(set(wanted) - scope.tag_ids)
+            return (
+                f"you cannot grant {permission.value} over scope tags {', '.join(outside)}: they are outside your scope"
+            )
+    return None
+
+
 def object_tags(tag_ids: Iterable[str] | None) -> tuple[str, ...]:
     """The tags an object is stored with: the given ones, or Default when none were given."""
     tags = tuple(dict.fromkeys(tag_ids or ()))
     return tags or (DEFAULT_SCOPE_TAG_ID,)
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Who a verified access token speaks for: a directory user or an API client of an organisation."""
+
+    org_id: str
+    kind: str  # "user" | "client"
+    subject_id: str
+    display_name: str
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> TokenSubject | None:
+        """The token's subject, or None when the token is not valid (any reason: signature, expiry, revoked)."""

@@ -11,7 +11,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 log = logging.getLogger(__name__)
+
+JOB_RUNS = Counter(
+    "muster_job_runs_total", "Background job runs, by job and outcome (ok or failed)", ["job", "outcome"]
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,9 @@ class JobRunner:
                 await job.run()
             except Exception:  # one failing job must not stop the others, nor the next tick
                 log.exception("background job failed", extra={"job": job.name})
+                JOB_RUNS.labels(job.name, "failed").inc()
+            else:
+                JOB_RUNS.labels(job.name, "ok").inc()
 
     async def _loop(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from muster.domain.ade_profiles import (
 )
 from muster.domain.clock import Clock
 from muster.domain.errors import InvalidInput, NotAllowed, NotFound
+from muster.domain.rbac import Scope
 from muster.pki.secretbox import SecretBox
 from muster.protocols.apple.dep import DepProfile
 from muster.protocols.apple.dep_errors import DepApiError
@@ -64,10 +65,10 @@ class PendingAssignment:
 
 
 class AdeProfileStore(Protocol):
-    async def add(self, row: AdeProfileRow) -> None: ...
+    async def add(self, row: AdeProfileRow, tag_ids: Sequence[str]) -> None: ...
     async def save(self, row: AdeProfileRow) -> None: ...
     async def get(self, org_id: str, profile_id: str) -> AdeProfileRow | None: ...
-    async def list_for_token(self, token_id: str) -> list[AdeProfileRow]: ...
+    async def list_for_token(self, token_id: str, scope: Scope) -> list[AdeProfileRow]: ...
     async def count(self, token_id: str) -> int: ...
     async def delete(self, profile_id: str) -> None: ...
     async def set_default(self, token_id: str, *, platform: str, profile_id: str) -> None: ...
@@ -109,7 +110,14 @@ class AdeProfiles:
         self._clock = clock
 
     async def create(
-        self, *, org_id: str, token_id: str, platform: Platform, body: Mapping[str, Any], actor: str
+        self,
+        *,
+        org_id: str,
+        token_id: str,
+        platform: Platform,
+        body: Mapping[str, Any],
+        actor: str,
+        tag_ids: Sequence[str] = (),
     ) -> tuple[AdeProfileRow, list[str]]:
         """Validate, define in ABM, store; returns the profile and the warnings the admin should read."""
         await self._token(org_id, token_id)
@@ -119,7 +127,7 @@ class AdeProfiles:
         now = self._clock.now()
         row = AdeProfileRow(str(uuid.uuid4()), org_id, token_id, platform.value, "", None, {}, None, None, now, now)
         row, warnings = await self._define(row, body)
-        await self._store.add(row)
+        await self._store.add(row, tag_ids)
         await self._audit.admin_event(
             actor=actor,
             activity="createDepEnrollmentProfile",
@@ -150,9 +158,10 @@ class AdeProfiles:
             raise NotFound(f"enrollment profile {profile_id} not found")
         return row
 
-    async def list_for_token(self, org_id: str, token_id: str) -> list[AdeProfileRow]:
+    async def list_for_token(self, org_id: str, token_id: str, scope: Scope) -> list[AdeProfileRow]:
+        """The token's profiles that carry a tag within `scope`."""
         await self._token(org_id, token_id)
-        return await self._store.list_for_token(token_id)
+        return await self._store.list_for_token(token_id, scope)
 
     async def delete(self, *, org_id: str, profile_id: str, actor: str) -> None:
         row = await self.get(org_id, profile_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from muster.domain import ade_tokens as rules
 from muster.domain.clock import Clock
 from muster.domain.errors import InvalidInput, NotAllowed, NotFound, PreconditionMissing
+from muster.domain.rbac import Scope
 from muster.pki.certs import (
     certificate_pem,
     generate_rsa_key,
@@ -83,14 +85,24 @@ class UploadedToken:
 
 class TokenStore(Protocol):
     async def add(
-        self, *, token_id: str, org_id: str, name: str, certificate_pem: str, key_encrypted: bytes, now: datetime
-    ) -> None: ...
+        self,
+        *,
+        token_id: str,
+        org_id: str,
+        name: str,
+        certificate_pem: str,
+        key_encrypted: bytes,
+        tag_ids: Sequence[str],
+        now: datetime,
+    ) -> None:
+        """Store a new token with its scope tags."""
 
     async def get(self, org_id: str, token_id: str) -> TokenRow | None: ...
 
     async def get_by_id(self, token_id: str) -> TokenRow | None: ...
 
-    async def list_for_org(self, org_id: str) -> list[TokenRow]: ...
+    async def list_for_org(self, org_id: str, scope: Scope) -> list[TokenRow]:
+        """The organisation's tokens that carry a tag within `scope`."""
 
     async def count(self, org_id: str) -> int: ...
 
@@ -130,7 +142,7 @@ class AdeTokens:
         self._audit = audit
         self._clock = clock
 
-    async def create(self, *, org_id: str, name: str, actor: str) -> TokenRow:
+    async def create(self, *, org_id: str, name: str, actor: str, tag_ids: Sequence[str] = ()) -> TokenRow:
         """A new token awaiting its server token; its public key is ready to download (ADE-01, ADE-02)."""
         if not await self._consents.is_granted(org_id, APPLE_ENROLLMENT_PROGRAM):
             raise PreconditionMissing(
@@ -148,6 +160,7 @@ class AdeTokens:
             name=name,
             certificate_pem=certificate,
             key_encrypted=self._secrets.encrypt(key_pem, purpose=KEY_PURPOSE),
+            tag_ids=tag_ids,
             now=self._clock.now(),
         )
         await self._audit.admin_event(
@@ -161,8 +174,8 @@ class AdeTokens:
             raise NotFound(f"enrollment program token {token_id} not found")
         return row
 
-    async def list_for_org(self, org_id: str) -> list[TokenRow]:
-        return await self._store.list_for_org(org_id)
+    async def list_for_org(self, org_id: str, scope: Scope) -> list[TokenRow]:
+        return await self._store.list_for_org(org_id, scope)
 
     async def upload(self, *, org_id: str, token_id: str, apple_id: str, token: bytes, actor: str) -> TokenRow:
         """Install (or renew, ADE-09) the server token downloaded from ABM/ASM, then sync."""

@@ -1,28 +1,44 @@
-"""Bootstrap administrator credentials: bearer API tokens bound to a built-in role over every scope tag.
+"""Bootstrap administrator credentials: bearer API tokens bound to a built-in role, over every scope tag unless the
+token was created with scope tags.
 
-A token is shown once when created and stored only as its SHA-256.
+A token is shown once when created and stored only as its SHA-256. Its id may also be a member of role assignments,
+which add their grants to the token's own role (see `services.access`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from muster.domain.clock import Clock
-from muster.domain.rbac import BUILT_IN_ROLE_PERMISSIONS, BuiltInRole, Grant, Principal, Scope
+from muster.domain.rbac import BUILT_IN_ROLE_PERMISSIONS, BuiltInRole, Grant, Scope, object_tags
 
 TOKEN_PREFIX = "mst_"
 
 
-class ApiTokenStore(Protocol):
-    async def add(
-        self, *, token_id: str, org_id: str, name: str, token_sha256: str, role: str, now: datetime
-    ) -> None: ...
+@dataclass(frozen=True)
+class ApiTokenRecord:
+    id: str
+    org_id: str
+    name: str
+    role: str
+    scope_tag_ids: tuple[str, ...] | None  # None: every scope tag
 
-    async def find(self, token_sha256: str) -> tuple[str, str, str, str] | None:
-        """(token id, name, org id, role) of an unrevoked token."""
+    def grant(self) -> Grant:
+        """The token's own role over its scope."""
+        scope = Scope(everything=True) if self.scope_tag_ids is None else Scope(tag_ids=frozenset(self.scope_tag_ids))
+        return Grant(BUILT_IN_ROLE_PERMISSIONS[BuiltInRole(self.role)], scope)
+
+
+class ApiTokenStore(Protocol):
+    async def add(self, token: ApiTokenRecord, *, token_sha256: str, now: datetime) -> None: ...
+
+    async def find(self, token_sha256: str) -> ApiTokenRecord | None:
+        """The unrevoked token with this hash."""
 
     async def count(self, org_id: str) -> int: ...
 
@@ -35,33 +51,22 @@ class Admins:
     def __init__(self, *, store: ApiTokenStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._cache: dict[str, Principal] = {}
 
-    async def create_token(self, *, org_id: str, name: str, role: BuiltInRole) -> str:
+    async def create_token(
+        self, *, org_id: str, name: str, role: BuiltInRole, scope_tag_ids: Sequence[str] | None = None
+    ) -> str:
+        """A new token for `role`, over every scope tag or (given `scope_tag_ids`) over those tags only."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self._store.add(
-            token_id=secrets.token_hex(16),
-            org_id=org_id,
-            name=name,
-            token_sha256=token_hash(token),
-            role=role.value,
-            now=self._clock.now(),
-        )
+        tags = None if scope_tag_ids is None else object_tags(scope_tag_ids)
+        record = ApiTokenRecord(secrets.token_hex(16), org_id, name, role.value, tags)
+        await self._store.add(record, token_sha256=token_hash(token), now=self._clock.now())
         return token
 
     async def any_token(self, org_id: str) -> bool:
         return await self._store.count(org_id) > 0
 
-    async def authenticate(self, token: str) -> Principal | None:
-        digest = token_hash(token)
-        cached = self._cache.get(digest)
-        if cached is not None:
-            return cached
-        found = await self._store.find(digest)
-        if found is None:
+    async def find(self, token: str) -> ApiTokenRecord | None:
+        """The API token `token` names, when it is one of ours and not revoked."""
+        if not token.startswith(TOKEN_PREFIX):
             return None
-        role = BuiltInRole(found[3])
-        grant = Grant(BUILT_IN_ROLE_PERMISSIONS[role], Scope(everything=True))
-        admin = Principal(id=found[0], kind="apiToken", display_name=found[1], org_id=found[2], grants=(grant,))
-        self._cache[digest] = admin
-        return admin
+        return await self._store.find(token_hash(token))

@@ -21,7 +21,9 @@ from muster.protocols.apple import checkin as wire
 from muster.protocols.apple import plist
 from muster.protocols.apple.checkin import EnrollmentIdentity
 from muster.protocols.apple.results import CommandReport, CommandStatus, decode_report
+from muster.services import metrics
 from muster.services.device_auth import DeviceAuthenticator, DeviceCertificate, DeviceRequestRejected
+from muster.services.events import EventPublisher, EventType
 from muster.services.inventory import InventoryRecorder
 from muster.services.ports import AuthenticateRecord, MdmStore, ResultRecord, TokenUpdateRecord
 from muster.services.queueing import CommandQueue
@@ -52,6 +54,7 @@ class AppleMdm:
         secrets: SecretBox,
         push_topic: Callable[[], Awaitable[str | None]],
         clock: Clock,
+        events: EventPublisher,
     ) -> None:
         self._store = store
         self._auth = authenticator
@@ -60,11 +63,22 @@ class AppleMdm:
         self._secrets = secrets
         self._push_topic = push_topic
         self._clock = clock
+        self._events = events
 
     # -- check-in ---------------------------------------------------------------------------------------------
 
     async def checkin(self, body: bytes, certificate: x509.Certificate | None) -> Reply:
-        message = wire.decode_checkin(body)
+        message: wire.CheckinMessage | None = None
+        try:
+            message = wire.decode_checkin(body)
+            reply = await self._checkin(message, body, certificate)
+        except Exception as error:
+            metrics.CHECKINS.labels(metrics.checkin_type(message), metrics.failure_result(error)).inc()
+            raise
+        metrics.CHECKINS.labels(metrics.checkin_type(message), "ok").inc()
+        return reply
+
+    async def _checkin(self, message: wire.CheckinMessage, body: bytes, certificate: x509.Certificate | None) -> Reply:
         identity = message.identity
         device = await self._auth.identify(certificate, claimed=identity.id)
         now = self._clock.now()
@@ -76,6 +90,11 @@ class AppleMdm:
                 return await self._token_update(message, device, body, now)
             case wire.CheckOut():
                 await self._store.check_out(enrollment_id=identity.id, raw=body, now=now)
+                await self._events.publish(
+                    org_id=device.binding.org_id,
+                    event_type=EventType.DEVICE_CHECKED_OUT,
+                    data={"enrollmentId": identity.id, "udid": identity.device_id},
+                )
             case wire.UserAuthenticate():
                 return await self._user_authenticate(message, body, now)
             case wire.SetBootstrapToken():
@@ -148,12 +167,18 @@ class AppleMdm:
             )
         )
         if outcome.newly_enrolled and not identity.is_user_channel:
+            metrics.ENROLLMENTS.labels("apple").inc()
             await self._queue.queue_setup(
                 org_id=device.binding.org_id,
                 enrollment_id=identity.id,
                 kind=identity.kind,
                 device_name=outcome.requested_name,
                 release_setup_assistant=message.awaiting_configuration,
+            )
+            await self._events.publish(
+                org_id=device.binding.org_id,
+                event_type=EventType.DEVICE_ENROLLED,
+                data={"managedDeviceId": outcome.device_id, "enrollmentId": identity.id, "udid": identity.device_id},
             )
         return EMPTY
 
@@ -186,11 +211,24 @@ class AppleMdm:
         await self._auth.check_bound(device, identity.device_id)
         now = self._clock.now()
         idle = report.status is CommandStatus.IDLE
+        metrics.COMMAND_REPORTS.labels(report.status.value).inc()
         completed, queued = await self._store.report_and_next(
             None if idle else _result_record(report, body, now), enrollment_id=identity.id, after_idle=idle, now=now
         )
         if completed is not None and completed.first_result and report.status is CommandStatus.ACKNOWLEDGED:
             await self._inventory.record(completed, report.raw, now=now)
+        if completed is not None:
+            await self._events.publish(
+                org_id=device.binding.org_id,
+                event_type=EventType.COMMAND_COMPLETED,
+                data={
+                    "managedDeviceId": completed.device_id,
+                    "enrollmentId": identity.id,
+                    "commandUuid": report.command_uuid,
+                    "requestType": completed.request_type,
+                    "status": report.status.value,
+                },
+            )
         return Reply(queued.body) if queued else EMPTY
 
 

@@ -8,11 +8,13 @@ Enrollments whose token APNs reports as unregistered are not pushed again until 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from muster.protocols.apple.apns import PushOutcome, PushResult, PushTarget
+from muster.services import metrics
 from muster.services.ports import MdmStore
 
 log = logging.getLogger(__name__)
@@ -67,11 +69,14 @@ class PushDispatcher:
         sender = await self._sender()
         if sender is None:
             log.warning("no APNs certificate: %d devices not woken", len(enrollment_ids))
+            metrics.PUSHES.labels("noCertificate").inc(len(enrollment_ids))
             return []
         records = await self._store.push_targets(enrollment_ids)
         by_token = {record.push_token: record.enrollment_id for record in records}
         targets = [PushTarget(token=r.push_token, push_magic=r.push_magic, topic=r.topic) for r in records]
         results = await sender.push_many(targets)
+        for outcome, count in collections.Counter(result.outcome for result in results).items():
+            metrics.PUSHES.labels(outcome.value).inc(count)
         gone = [by_token[r.target.token] for r in results if r.outcome is PushOutcome.UNREGISTERED]
         if gone:
             await self._store.mark_push_unregistered(gone)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from muster.pki.ca import CertificateAuthority, check_device_key
 from muster.protocols import scep
+from muster.services import metrics
 
 CA_CERT_CONTENT_TYPE = "application/x-x509-ca-cert"
 PKI_MESSAGE_CONTENT_TYPE = "application/x-pki-message"
@@ -74,6 +75,7 @@ class ScepService:
                 return self._failure(request, scep.FailInfo.BAD_REQUEST)
         issued = self._ca.issue_device_certificate(request.csr)
         await self._sink.record(enrollment_ref, issued)
+        metrics.SCEP_OPERATIONS.labels("issued").inc()
         return scep.build_cert_rep_success(request, issued, ca_certificate=self._ca.certificate, ca_key=self._ca_key)
 
     async def _refuse(self, request: scep.PkiRequest, fail_info: scep.FailInfo, reason: str) -> bytes:
@@ -81,4 +83,5 @@ class ScepService:
         return self._failure(request, fail_info)
 
     def _failure(self, request: scep.PkiRequest, fail_info: scep.FailInfo) -> bytes:
+        metrics.SCEP_OPERATIONS.labels("refused").inc()
         return scep.build_cert_rep_failure(request, fail_info, ca_certificate=self._ca.certificate, ca_key=self._ca_key)

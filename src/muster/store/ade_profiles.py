@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from muster.domain.rbac import Scope, TaggedObject
 from muster.services.ade_profiles import AdeProfileRow, PendingAssignment
+from muster.store.rbac import delete_tags, insert_tags, scope_clause
 from muster.store.tables import ade_devices, ade_profiles, dep_tokens
 
 _p, _d, _t = ade_profiles.c, ade_devices.c, dep_tokens.c
@@ -20,9 +22,10 @@ class SqlAdeProfileStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def add(self, row: AdeProfileRow) -> None:
+    async def add(self, row: AdeProfileRow, tag_ids: Sequence[str]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(insert(ade_profiles).values(**_values(row)))
+            await insert_tags(conn, TaggedObject.ADE_PROFILE, row.id, tag_ids)
 
     async def save(self, row: AdeProfileRow) -> None:
         async with self._engine.begin() as conn:
@@ -34,8 +37,12 @@ class SqlAdeProfileStore:
             row = (await conn.execute(query)).first()
         return AdeProfileRow(**row._mapping) if row else None
 
-    async def list_for_token(self, token_id: str) -> list[AdeProfileRow]:
-        query = select(ade_profiles).where(_p.token_id == token_id).order_by(_p.created_at, _p.id)
+    async def list_for_token(self, token_id: str, scope: Scope) -> list[AdeProfileRow]:
+        query = (
+            select(ade_profiles)
+            .where(_p.token_id == token_id, scope_clause(TaggedObject.ADE_PROFILE, _p.id, scope))
+            .order_by(_p.created_at, _p.id)
+        )
         async with self._engine.connect() as conn:
             return [AdeProfileRow(**row._mapping) for row in await conn.execute(query)]
 
@@ -55,6 +62,7 @@ class SqlAdeProfileStore:
                 .values(default_macos_profile_id=None)
             )
             await conn.execute(delete(ade_profiles).where(_p.id == profile_id))
+            await delete_tags(conn, TaggedObject.ADE_PROFILE, profile_id)
 
     async def set_default(self, token_id: str, *, platform: str, profile_id: str) -> None:
         column = "default_ios_profile_id" if platform == "iOS" else "default_macos_profile_id"

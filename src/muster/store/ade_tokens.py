@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from muster.domain.rbac import Scope, TaggedObject
 from muster.services.ade_tokens import TokenRow, UploadedToken
+from muster.store.rbac import delete_tags, insert_tags, scope_clause
 from muster.store.tables import ade_devices, ade_profiles, dep_tokens
 
 _t, _d, _p = dep_tokens.c, ade_devices.c, ade_profiles.c
@@ -56,7 +59,15 @@ class SqlTokenStore:
         self._engine = engine
 
     async def add(
-        self, *, token_id: str, org_id: str, name: str, certificate_pem: str, key_encrypted: bytes, now: datetime
+        self,
+        *,
+        token_id: str,
+        org_id: str,
+        name: str,
+        certificate_pem: str,
+        key_encrypted: bytes,
+        tag_ids: Sequence[str],
+        now: datetime,
     ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -75,6 +86,7 @@ class SqlTokenStore:
                     updated_at=now,
                 )
             )
+            await insert_tags(conn, TaggedObject.DEP_TOKEN, token_id, tag_ids)
 
     async def get(self, org_id: str, token_id: str) -> TokenRow | None:
         async with self._engine.connect() as conn:
@@ -86,9 +98,10 @@ class SqlTokenStore:
             row = (await conn.execute(_token_query().where(_t.id == token_id))).first()
         return TokenRow(**row._mapping) if row else None
 
-    async def list_for_org(self, org_id: str) -> list[TokenRow]:
+    async def list_for_org(self, org_id: str, scope: Scope) -> list[TokenRow]:
+        query = _token_query().where(_t.org_id == org_id, scope_clause(TaggedObject.DEP_TOKEN, _t.id, scope))
         async with self._engine.connect() as conn:
-            rows = await conn.execute(_token_query().where(_t.org_id == org_id).order_by(_t.created_at, _t.id))
+            rows = await conn.execute(query.order_by(_t.created_at, _t.id))
             return [TokenRow(**row._mapping) for row in rows]
 
     async def count(self, org_id: str) -> int:
@@ -148,6 +161,7 @@ class SqlTokenStore:
         async with self._engine.begin() as conn:
             await conn.execute(delete(ade_devices).where(_d.token_id == token_id, _d.abm_status == "released"))
             await conn.execute(delete(dep_tokens).where(_t.id == token_id))
+            await delete_tags(conn, TaggedObject.DEP_TOKEN, token_id)
 
     async def expiring(self) -> list[tuple[str, datetime, list[int]]]:
         query = select(_t.id, _t.token_expires_at, _t.expiry_warnings_sent).where(_t.token_expires_at.is_not(None))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muster.domain.commands import PENDING, DeliveryStatus
 from muster.domain.devices import ManagementState
+from muster.domain.rbac import TaggedObject
 from muster.services.ports import (
     AuthenticateRecord,
     CertificateBinding,
@@ -21,6 +22,7 @@ from muster.services.ports import (
     TokenUpdateRecord,
 )
 from muster.store.fit import fit
+from muster.store.rbac import inherited_device_tags, insert_tags
 from muster.store.tables import (
     ade_devices,
     checkin_messages,
@@ -130,6 +132,8 @@ class SqlCheckinStore:
                     **{"owner_type": "unknown", **values},
                 )
             )
+            tags = await inherited_device_tags(conn, request.ade_device_id if request is not None else None)
+            await insert_tags(conn, TaggedObject.MANAGED_DEVICE, existing, tags)
         else:
             await conn.execute(update(devices).where(devices.c.id == existing).values(values))
         if request is not None and request.ade_device_id:

@@ -10,9 +10,11 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muster.domain.devices import ManagementState
+from muster.domain.rbac import Scope, TaggedObject
 from muster.protocols.odata import QueryOptions
 from muster.services.devices import ActionTarget
 from muster.store.odata import Field, count_query, page_query, split_page
+from muster.store.rbac import scope_clause
 from muster.store.tables import command_deliveries, commands, devices, enrollments
 
 d = devices.c
@@ -76,9 +78,12 @@ class SqlDeviceStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def page(self, org_id: str, options: QueryOptions) -> tuple[list[dict[str, Any]], str | None, int | None]:
-        """One page of devices, the skiptoken of the next page (or None), and the total when $count asks."""
-        base = select(*_COLUMNS).where(d.org_id == org_id)
+    async def page(
+        self, org_id: str, options: QueryOptions, scope: Scope
+    ) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        """One page of the devices within `scope`, the skiptoken of the next page (or None), and the total when
+        $count asks."""
+        base = select(*_COLUMNS).where(d.org_id == org_id, scope_clause(TaggedObject.MANAGED_DEVICE, d.id, scope))
         async with self._engine.connect() as conn:
             rows = [
                 dict(r._mapping)

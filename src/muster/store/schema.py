@@ -5,9 +5,9 @@ Migrations and the schema check read `metadata` from here; a new table module is
 
 from __future__ import annotations
 
-from muster.store import tables
+from muster.store import tables, tables_audit, tables_directory, tables_identity, tables_rbac, tables_sign_in
 from muster.store.tables import metadata
 
-TABLE_MODULES = (tables,)
+TABLE_MODULES = (tables, tables_identity, tables_rbac, tables_audit, tables_sign_in, tables_directory)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -123,6 +123,7 @@ api_tokens = Table(
     Column("name", String(200), nullable=False),
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("role", String(60), nullable=False),
+    Column("scope_tag_ids", JSON),  # the role's scope tags; null: every tag (the bootstrap administrator)
     ts_column("created_at", nullable=False),
     ts_column("last_used_at"),
     ts_column("revoked_at"),
@@ -277,20 +278,7 @@ command_deliveries = Table(
     Index("ix_command_deliveries_command", "command_uuid"),
 )
 
-audit_events = Table(
-    "audit_events",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    org_column(),
-    ts_column("occurred_at", nullable=False),
-    Column("actor", String(320), nullable=False),
-    Column("category", String(40), nullable=False),
-    Column("activity", String(120), nullable=False),
-    Column("result", String(20), nullable=False),
-    Column("target", String(320)),
-    Column("detail", JSON, nullable=False),
-    Index("ix_audit_events_time", "org_id", "occurred_at"),
-)
+# The audit log lives in muster.store.tables_audit (`audit_log`).
 
 
 # -- Automated Device Enrollment (Apple Business Manager / Apple School Manager) ---------------------------------
@@ -409,6 +397,9 @@ users = Table(
     Column("department", String(128)),
     Column("job_title", String(128)),
     Column("source", String(20), nullable=False),  # api | scim | csv | oidc
+    # The identity provider's SCIM document (phone numbers, addresses...) kept as sent, so SCIM reads return it
+    # whole; the columns above are the copies of its attributes that Muster itself reads.
+    Column("scim_profile", JSON),
     ts_column("created_at", nullable=False),
     ts_column("updated_at", nullable=False),
     UniqueConstraint("org_id", "user_principal_name", name="uq_users_org_upn"),

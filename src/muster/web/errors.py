@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from muster.domain.errors import (
@@ -23,6 +24,37 @@ from muster.protocols.errors import ParseError
 log = logging.getLogger(__name__)
 
 _STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 400, NotAllowed: 409, PreconditionMissing: 412}
+
+
+class GraphInnerError(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    request_id: str = Field(alias="request-id")
+
+
+class GraphErrorDetail(BaseModel):
+    code: str
+    message: str
+    innerError: GraphInnerError
+
+
+class GraphError(BaseModel):
+    """Microsoft Graph's error body, as `graph_error` writes it."""
+
+    error: GraphErrorDetail
+
+
+# Declared on every admin route, so the published OpenAPI tells clients (and schemathesis) what errors look like.
+ADMIN_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": GraphError, "description": description}
+    for status, description in {
+        400: "The request is malformed or breaks a rule.",
+        401: "No valid bearer token.",
+        403: "The caller's role does not allow this.",
+        404: "No such object (or not within the caller's scope).",
+        409: "The object's state does not allow this.",
+        412: "A prerequisite is missing.",
+    }.items()
+}
 
 
 def graph_error(status: int, code: str, message: str, request_id: str | None = None) -> JSONResponse:

@@ -8,10 +8,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from muster import __version__
-from muster.app import Container, background_jobs, build_container
+from muster.app import Container, background_jobs, build_container, webhook_delivery
 from muster.config import Settings
-from muster.web import device, errors, ops
-from muster.web.admin import ade_profiles, ade_tokens, apple_push, consents, devices, enrollment
+from muster.web import device, device_login, errors, oauth, ops, portal
+from muster.web.admin import (
+    ade_profiles,
+    ade_tokens,
+    apple_push,
+    applications,
+    audit_events,
+    consents,
+    devices,
+    directory,
+    enrollment,
+    identity_provider,
+    local_accounts,
+    roles,
+    webhooks,
+)
+from muster.web.audit import AuditMiddleware
+from muster.web.request_context import RequestContextMiddleware
+from muster.web.scim import mount_scim
 
 ADMIN_ROUTERS = (
     devices.router,
@@ -20,6 +37,13 @@ ADMIN_ROUTERS = (
     enrollment.router,
     ade_tokens.router,
     ade_profiles.router,
+    directory.router,
+    roles.router,
+    identity_provider.router,
+    audit_events.router,
+    webhooks.router,
+    applications.router,
+    local_accounts.router,
 )
 
 
@@ -31,10 +55,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         owned = container is None
         app.state.container = container or await build_container(settings or Settings())
         jobs = background_jobs(app.state.container)
+        deliveries = webhook_delivery(app.state.container)
         jobs.start()
+        deliveries.start()
         try:
             yield
         finally:
+            await deliveries.stop()
             await jobs.stop()
             if owned:
                 await app.state.container.aclose()
@@ -48,9 +75,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if container is not None:
         app.state.container = container
     errors.install(app)
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # outermost: the audit and error handlers read its id
     ops.install_metrics(app)
     app.include_router(device.router)
     app.include_router(ops.router)
+    app.include_router(portal.router)
+    app.include_router(oauth.router)
+    app.include_router(device_login.router)
+    mount_scim(app)
     for router in ADMIN_ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors.ADMIN_ERROR_RESPONSES)
     return app

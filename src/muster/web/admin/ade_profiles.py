@@ -1,7 +1,12 @@
-"""Graph `depOnboardingSettings/{id}/enrollmentProfiles` and `.../importedAppleDeviceIdentities`."""
+"""Graph `depOnboardingSettings/{id}/enrollmentProfiles` and `.../importedAppleDeviceIdentities`.
+
+Profiles carry their own scope tags (`roleScopeTagIds`); imported devices belong to their token, whose tags decide.
+An admin reaches only what is within its scope for the route's permission, else 403.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,13 +15,25 @@ from pydantic import BaseModel, Field
 
 from muster.domain.ade_profiles import Platform
 from muster.domain.errors import InvalidInput
-from muster.domain.rbac import Permission, Principal
+from muster.domain.rbac import Permission, Principal, TaggedObject
 from muster.protocols.odata import next_link, parse_query_options
 from muster.services.ade_profile_settings import ODATA_TYPES
 from muster.services.ade_profiles import AdeProfileRow
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings/{{token_id}}", tags=["depOnboardingSettings"])
+
+
+def _on_profile(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """`require(permission)` over the profile the path names."""
+    return require(permission, TaggedObject.ADE_PROFILE, "profile_id")
+
+
+def _on_token(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """`require(permission)` over the token the path names."""
+    return require(permission, TaggedObject.DEP_TOKEN, "token_id")
+
+
 _PLATFORMS = {odata: platform for platform, odata in ODATA_TYPES.items()}
 
 
@@ -24,7 +41,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def graph_profile(row: AdeProfileRow, warnings: list[str] | None = None) -> dict[str, Any]:
+def graph_profile(row: AdeProfileRow, tags: list[str], warnings: list[str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         **row.settings,
         "@odata.type": ODATA_TYPES[Platform(row.platform)],
@@ -34,34 +51,55 @@ def graph_profile(row: AdeProfileRow, warnings: list[str] | None = None) -> dict
         "abmProfileUuid": row.abm_profile_uuid,
         "createdDateTime": _iso(row.created_at),
         "lastModifiedDateTime": _iso(row.updated_at),
+        "roleScopeTagIds": tags,
     }
     if warnings is not None:
         body["warnings"] = warnings
     return body
 
 
+async def _graph(request: Request, row: AdeProfileRow, warnings: list[str] | None = None) -> dict[str, Any]:
+    tags = await container(request).roles.tags_of(TaggedObject.ADE_PROFILE, [row.id])
+    return graph_profile(row, tags[row.id], warnings)
+
+
+def _tag_ids(body: dict[str, Any]) -> list[str] | None:
+    """`roleScopeTagIds` taken out of a profile body (it is not a profile setting)."""
+    tags = body.pop("roleScopeTagIds", None)
+    if tags is None:
+        return None
+    if not isinstance(tags, list) or len(tags) > 100 or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
+        raise InvalidInput("roleScopeTagIds must be a list of at most 100 scope tag ids")
+    return tags
+
+
 @router.get("/enrollmentProfiles")
 async def list_profiles(
-    request: Request, token_id: str, admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_READ))]
+    request: Request,
+    token_id: str,
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROFILES_READ))],
 ) -> dict[str, Any]:
-    rows = await container(request).ade_profiles.list_for_token(admin.org_id, token_id)
-    return {"value": [graph_profile(row) for row in rows]}
+    c = container(request)
+    rows = await c.ade_profiles.list_for_token(admin.org_id, token_id, admin.scope(Permission.ENROLLMENT_PROFILES_READ))
+    tags = await c.roles.tags_of(TaggedObject.ADE_PROFILE, [row.id for row in rows])
+    return {"value": [graph_profile(row, tags[row.id]) for row in rows]}
 
 
 @router.post("/enrollmentProfiles", status_code=201)
 async def create_profile(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROFILES_WRITE))],
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     platform = _PLATFORMS.get(body.get("@odata.type", ""))
     if platform is None:
         raise InvalidInput(f"@odata.type must be one of {', '.join(_PLATFORMS)}")
+    tags = await grantable_tags(request, admin, Permission.ENROLLMENT_PROFILES_WRITE, _tag_ids(body))
     row, warnings = await container(request).ade_profiles.create(
-        org_id=admin.org_id, token_id=token_id, platform=platform, body=body, actor=admin.display_name
+        org_id=admin.org_id, token_id=token_id, platform=platform, body=body, actor=admin.display_name, tag_ids=tags
     )
-    return graph_profile(row, warnings)
+    return await _graph(request, row, warnings)
 
 
 @router.get("/enrollmentProfiles/{profile_id}")
@@ -69,9 +107,9 @@ async def get_profile(
     request: Request,
     token_id: str,
     profile_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_READ))],
+    admin: Annotated[Principal, Depends(_on_profile(Permission.ENROLLMENT_PROFILES_READ))],
 ) -> dict[str, Any]:
-    return graph_profile(await container(request).ade_profiles.get(admin.org_id, profile_id))
+    return await _graph(request, await container(request).ade_profiles.get(admin.org_id, profile_id))
 
 
 @router.patch("/enrollmentProfiles/{profile_id}")
@@ -79,13 +117,29 @@ async def update_profile(
     request: Request,
     token_id: str,
     profile_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    admin: Annotated[Principal, Depends(_on_profile(Permission.ENROLLMENT_PROFILES_WRITE))],
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
-    row, warnings = await container(request).ade_profiles.update(
-        org_id=admin.org_id, profile_id=profile_id, body=body, actor=admin.display_name
+    c = container(request)
+    await c.ade_profiles.get(admin.org_id, profile_id)
+    wanted = _tag_ids(body)
+    tags = (
+        None if wanted is None else await grantable_tags(request, admin, Permission.ENROLLMENT_PROFILES_WRITE, wanted)
     )
-    return graph_profile(row, warnings)
+    warnings: list[str] = []
+    if body:
+        _, warnings = await c.ade_profiles.update(
+            org_id=admin.org_id, profile_id=profile_id, body=body, actor=admin.display_name
+        )
+    if tags is not None:
+        await c.roles.set_object_tags(
+            org_id=admin.org_id,
+            object_type=TaggedObject.ADE_PROFILE,
+            object_id=profile_id,
+            tag_ids=tags,
+            actor=admin.display_name,
+        )
+    return await _graph(request, await c.ade_profiles.get(admin.org_id, profile_id), warnings)
 
 
 @router.delete("/enrollmentProfiles/{profile_id}", status_code=204)
@@ -93,7 +147,7 @@ async def delete_profile(
     request: Request,
     token_id: str,
     profile_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    admin: Annotated[Principal, Depends(_on_profile(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> Response:
     await container(request).ade_profiles.delete(org_id=admin.org_id, profile_id=profile_id, actor=admin.display_name)
     return Response(status_code=204)
@@ -104,7 +158,7 @@ async def set_default(
     request: Request,
     token_id: str,
     profile_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    admin: Annotated[Principal, Depends(_on_profile(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> Response:
     await container(request).ade_profiles.set_default(
         org_id=admin.org_id, profile_id=profile_id, actor=admin.display_name
@@ -122,7 +176,7 @@ async def assign(
     token_id: str,
     profile_id: str,
     body: DeviceAssignment,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
+    admin: Annotated[Principal, Depends(_on_profile(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> dict[str, Any]:
     outcome = await container(request).ade_profiles.assign(
         org_id=admin.org_id, profile_id=profile_id, serials=body.deviceIds, actor=admin.display_name
@@ -137,7 +191,7 @@ async def assign(
 async def imported_devices(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
 ) -> dict[str, Any]:
     """The token's devices, their ABM and assignment state, and why an assignment failed (retried by Muster)."""
     c = container(request)
@@ -185,7 +239,7 @@ async def delete_imported_device(
     request: Request,
     token_id: str,
     device_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
 ) -> Response:
     """Remove the device here; unassign it in Apple Business Manager too, or the next full sync brings it back."""
     await container(request).ade_tokens.delete_device(

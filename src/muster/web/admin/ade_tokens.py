@@ -1,26 +1,35 @@
-"""Graph `depOnboardingSettings`: enrollment program tokens, their public key, server token upload and sync."""
+"""Graph `depOnboardingSettings`: enrollment program tokens, their public key, server token upload and sync.
+
+Tokens carry scope tags (`roleScopeTagIds`); an admin sees and acts on those within its scope, else 403.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from muster.domain import ade_tokens as rules
-from muster.domain.rbac import Permission, Principal
+from muster.domain.rbac import Permission, Principal, TaggedObject
 from muster.services.ade_tokens import TokenRow
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings", tags=["depOnboardingSettings"])
+
+
+def _on_token(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """`require(permission)` over the token the path names."""
+    return require(permission, TaggedObject.DEP_TOKEN, "token_id")
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def graph_token(row: TokenRow, now: datetime) -> dict[str, Any]:
+def graph_token(row: TokenRow, now: datetime, tags: list[str]) -> dict[str, Any]:
     running = row.sync_lease_expires_at is not None and row.sync_lease_expires_at > now
     warning = None
     if row.token_expires_at is not None:
@@ -51,11 +60,27 @@ def graph_token(row: TokenRow, now: datetime) -> dict[str, Any]:
         "defaultIosEnrollmentProfileId": row.default_ios_profile_id,
         "defaultMacOsEnrollmentProfileId": row.default_macos_profile_id,
         "expiryWarning": warning,
+        "roleScopeTagIds": tags,
     }
+
+
+async def _graph(request: Request, row: TokenRow) -> dict[str, Any]:
+    c = container(request)
+    tags = await c.roles.tags_of(TaggedObject.DEP_TOKEN, [row.id])
+    return graph_token(row, c.clock.now(), tags[row.id])
+
+
+_TagIds = list[Annotated[str, Field(min_length=1, max_length=64)]]
 
 
 class TokenCreate(BaseModel):
     tokenName: str = Field(default="Apple Business Manager", min_length=1, max_length=200)
+    roleScopeTagIds: _TagIds = Field(default_factory=list, max_length=100)
+
+
+class TokenUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    roleScopeTagIds: _TagIds = Field(max_length=100)
 
 
 class TokenUpload(BaseModel):
@@ -69,7 +94,9 @@ async def list_tokens(
 ) -> dict[str, Any]:
     c = container(request)
     now = c.clock.now()
-    return {"value": [graph_token(row, now) for row in await c.ade_tokens.list_for_org(admin.org_id)]}
+    rows = await c.ade_tokens.list_for_org(admin.org_id, admin.scope(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))
+    tags = await c.roles.tags_of(TaggedObject.DEP_TOKEN, [row.id for row in rows])
+    return {"value": [graph_token(row, now, tags[row.id]) for row in rows]}
 
 
 @router.post("", status_code=201)
@@ -78,19 +105,41 @@ async def create_token(
     body: TokenCreate,
     admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_CREATE))],
 ) -> dict[str, Any]:
-    c = container(request)
-    row = await c.ade_tokens.create(org_id=admin.org_id, name=body.tokenName, actor=admin.display_name)
-    return graph_token(row, c.clock.now())
+    tags = await grantable_tags(request, admin, Permission.ENROLLMENT_PROGRAM_TOKEN_CREATE, body.roleScopeTagIds)
+    row = await container(request).ade_tokens.create(
+        org_id=admin.org_id, name=body.tokenName, actor=admin.display_name, tag_ids=tags
+    )
+    return await _graph(request, row)
 
 
 @router.get("/{token_id}")
 async def get_token(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
 ) -> dict[str, Any]:
+    return await _graph(request, await container(request).ade_tokens.get(admin.org_id, token_id))
+
+
+@router.patch("/{token_id}")
+async def update_token(
+    request: Request,
+    token_id: str,
+    body: TokenUpdate,
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
+) -> dict[str, Any]:
+    """Set the token's scope tags (within the admin's own scope)."""
     c = container(request)
-    return graph_token(await c.ade_tokens.get(admin.org_id, token_id), c.clock.now())
+    await c.ade_tokens.get(admin.org_id, token_id)
+    tags = await grantable_tags(request, admin, Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE, body.roleScopeTagIds)
+    await c.roles.set_object_tags(
+        org_id=admin.org_id,
+        object_type=TaggedObject.DEP_TOKEN,
+        object_id=token_id,
+        tag_ids=tags,
+        actor=admin.display_name,
+    )
+    return await _graph(request, await c.ade_tokens.get(admin.org_id, token_id))
 
 
 @router.get("/{token_id}/generateEncryptionPublicKey()")
@@ -98,7 +147,7 @@ async def get_token(
 async def public_key(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))],
 ) -> dict[str, str]:
     """The certificate to upload to the MDM server in Apple Business Manager (ADE-02)."""
     row = await container(request).ade_tokens.get(admin.org_id, token_id)
@@ -110,24 +159,23 @@ async def upload_token(
     request: Request,
     token_id: str,
     body: TokenUpload,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE))],
 ) -> dict[str, Any]:
-    c = container(request)
-    row = await c.ade_tokens.upload(
+    row = await container(request).ade_tokens.upload(
         org_id=admin.org_id,
         token_id=token_id,
         apple_id=body.appleId,
         token=body.depToken.encode(),
         actor=admin.display_name,
     )
-    return graph_token(row, c.clock.now())
+    return await _graph(request, row)
 
 
 @router.post("/{token_id}/syncWithAppleDeviceEnrollmentProgram", status_code=204)
 async def sync(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_SYNC))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_SYNC))],
 ) -> Response:
     await container(request).ade_tokens.sync(org_id=admin.org_id, token_id=token_id, actor=admin.display_name)
     return Response(status_code=204)
@@ -137,7 +185,7 @@ async def sync(
 async def delete_token(
     request: Request,
     token_id: str,
-    admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_DELETE))],
+    admin: Annotated[Principal, Depends(_on_token(Permission.ENROLLMENT_PROGRAM_TOKEN_DELETE))],
 ) -> Response:
     await container(request).ade_tokens.delete(org_id=admin.org_id, token_id=token_id, actor=admin.display_name)
     return Response(status_code=204)

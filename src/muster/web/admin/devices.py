@@ -1,21 +1,31 @@
-"""Graph `managedDevices`: list/get with OData options, device actions, and command history."""
+"""Graph `managedDevices`: list/get with OData options, device actions, and command history.
+
+Every route sees only the devices within the admin's scope tags for the route's permission (device actions: the
+action's own permission, `ACTION_PERMISSION`); anything else is a 403.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from muster.app import Container
 from muster.domain.devices import DeviceAction
 from muster.domain.errors import InvalidInput, NotFound
-from muster.domain.rbac import Permission, Principal
+from muster.domain.rbac import ACTION_PERMISSION, Permission, Principal, TaggedObject
 from muster.protocols.odata import next_link, parse_query_options
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, ensure_in_scope, forbid, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/managedDevices", tags=["managedDevices"])
+
+
+def _on_device(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """`require(permission)` over the device the path names."""
+    return require(permission, TaggedObject.MANAGED_DEVICE, "device_id")
+
 
 _PROPERTIES = {
     "id": "id",
@@ -42,6 +52,9 @@ _PROPERTIES = {
 }
 
 
+_COMPUTED = ("manufacturer", "managementAgent", "roleScopeTagIds")
+
+
 def _graph(row: dict[str, Any], select: tuple[str, ...] = ()) -> dict[str, Any]:
     """A device row in Graph's `managedDevice` shape."""
     wanted = select or tuple(_PROPERTIES)
@@ -62,25 +75,29 @@ async def list_devices(
     request: Request, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
 ) -> dict[str, Any]:
     options = parse_query_options(dict(request.query_params))
-    unknown = [
-        name for name in options.select if name not in _PROPERTIES and name not in ("manufacturer", "managementAgent")
-    ]
+    unknown = [name for name in options.select if name not in _PROPERTIES and name not in _COMPUTED]
     if unknown:
         raise InvalidInput(f"$select: unknown property {unknown[0]!r}")
-    rows, token, total = await container(request).devices.page(admin.org_id, options)
+    c = container(request)
+    rows, token, total = await c.devices.page(admin.org_id, options, admin.scope(Permission.MANAGED_DEVICES_READ))
     page: dict[str, Any] = {
         "@odata.context": f"{request.base_url}{DEVICE_MANAGEMENT.lstrip('/')}/$metadata#managedDevices"
     }
     if total is not None:
         page["@odata.count"] = total
     page["value"] = [_graph(row, options.select) for row in rows]
+    if not options.select or "roleScopeTagIds" in options.select:
+        tags = await c.roles.tags_of(TaggedObject.MANAGED_DEVICE, [row["id"] for row in rows])
+        for device in page["value"]:
+            device["roleScopeTagIds"] = tags[device["id"]]
     if token:
         page["@odata.nextLink"] = next_link(str(request.url.replace(query="")), dict(request.query_params), token)
     return page
 
 
-async def _device(c: Container, admin: Principal, device_id: str) -> dict[str, Any]:
-    row = await c.devices.get(admin.org_id, device_id)
+async def _device(request: Request, admin: Principal, device_id: str) -> dict[str, Any]:
+    """The device (its scope was checked by the route's `require`)."""
+    row = await container(request).devices.get(admin.org_id, device_id)
     if row is None:
         raise NotFound(f"managed device {device_id} not found")
     return row
@@ -88,10 +105,16 @@ async def _device(c: Container, admin: Principal, device_id: str) -> dict[str, A
 
 @router.get("/{device_id}")
 async def get_device(
-    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_READ))]
 ) -> dict[str, Any]:
-    row = await _device(container(request), admin, device_id)
+    return await _full_device(request, admin, device_id)
+
+
+async def _full_device(request: Request, admin: Principal, device_id: str) -> dict[str, Any]:
+    row = await _device(request, admin, device_id)
     device = _graph(row)
+    tags = await container(request).roles.tags_of(TaggedObject.MANAGED_DEVICE, [device_id])
+    device["roleScopeTagIds"] = tags[device_id]
     info = row["inventory"].get("deviceInformation", {})
     device["hardwareInformation"] = {
         "serialNumber": row["serial_number"],
@@ -113,9 +136,9 @@ async def get_device(
 
 @router.get("/{device_id}/detectedApps")
 async def detected_apps(
-    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_READ))]
 ) -> dict[str, Any]:
-    row = await _device(container(request), admin, device_id)
+    row = await _device(request, admin, device_id)
     apps = row["inventory"].get("installedApps", [])
     return {
         "value": [
@@ -132,20 +155,20 @@ async def detected_apps(
 
 @router.get("/{device_id}/inventory")
 async def inventory(
-    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_READ))]
 ) -> dict[str, Any]:
     """Muster-only: everything the device reported (device information, security, apps, profiles, certificates)."""
-    row = await _device(container(request), admin, device_id)
+    row = await _device(request, admin, device_id)
     return dict(row["inventory"])
 
 
 @router.get("/{device_id}/commands")
 async def command_history(
-    request: Request, device_id: str, admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_READ))]
+    request: Request, device_id: str, admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_READ))]
 ) -> dict[str, Any]:
     """Muster-only: the MDM commands queued for this device and what became of each."""
     c = container(request)
-    await _device(c, admin, device_id)
+    await _device(request, admin, device_id)
     history = await c.devices.command_history(admin.org_id, device_id)
     return {
         "value": [
@@ -169,6 +192,41 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+class DeviceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    roleScopeTagIds: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=100)
+
+
+@router.patch("/{device_id}")
+async def update_device(
+    request: Request,
+    device_id: str,
+    body: DeviceUpdate,
+    admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_UPDATE))],
+) -> dict[str, Any]:
+    """Set the device's scope tags (they must be within the admin's own scope)."""
+    await _device(request, admin, device_id)
+    tags = await grantable_tags(request, admin, Permission.MANAGED_DEVICES_UPDATE, body.roleScopeTagIds)
+    await container(request).roles.set_object_tags(
+        org_id=admin.org_id,
+        object_type=TaggedObject.MANAGED_DEVICE,
+        object_id=device_id,
+        tag_ids=tags,
+        actor=admin.display_name,
+    )
+    return await _full_device(request, admin, device_id)
+
+
+def _action_permission(admin: Principal, action: str) -> Permission:
+    """The permission the action needs (an unknown action is left to the service's clear 400)."""
+    try:
+        permission = ACTION_PERMISSION[DeviceAction(action)]
+    except ValueError:
+        return Permission.MANAGED_DEVICES_UPDATE
+    forbid(None if admin.can(permission) else f"{admin.display_name} lacks the permission {permission.value}")
+    return permission
+
+
 class ActionResult(BaseModel):
     commandUuid: str
 
@@ -185,18 +243,29 @@ async def execute_action(
 ) -> dict[str, Any]:
     """Graph's bulk action: one action for many devices; one command where the command is the same for all."""
     parameters = {k: v for k, v in (body.model_extra or {}).items()}
-    outcome = await container(request).device_actions.perform_many(
-        org_id=admin.org_id,
-        device_ids=body.deviceIds,
-        action=body.actionName.value,
-        parameters=parameters,
-        actor=admin.display_name,
-    )
+    c = container(request)
+    scope = admin.scope(_action_permission(admin, body.actionName.value))
+    wanted = list(dict.fromkeys(body.deviceIds))
+    allowed = set(wanted) if scope.everything else await c.roles.in_scope(TaggedObject.MANAGED_DEVICE, wanted, scope)
+    refused = {d: OUT_OF_SCOPE_DEVICE for d in wanted if d not in allowed}
+    queued: dict[str, str] = {}
+    if allowed:
+        outcome = await c.device_actions.perform_many(
+            org_id=admin.org_id,
+            device_ids=[d for d in wanted if d in allowed],
+            action=body.actionName.value,
+            parameters=parameters,
+            actor=admin.display_name,
+        )
+        queued, refused = outcome.queued, {**refused, **outcome.refused}
     return {
-        "successfulDeviceIds": list(outcome.queued),
-        "failedDeviceIds": list(outcome.refused),
-        "failures": [{"deviceId": d, "reason": r} for d, r in outcome.refused.items()],
+        "successfulDeviceIds": list(queued),
+        "failedDeviceIds": list(refused),
+        "failures": [{"deviceId": d, "reason": r} for d, r in refused.items()],
     }
+
+
+OUT_OF_SCOPE_DEVICE = "the device is outside your scope tags for this action"
 
 
 @router.post("/{device_id}/{action}", status_code=202)
@@ -204,9 +273,11 @@ async def device_action(
     request: Request,
     device_id: str,
     action: str,
-    admin: Annotated[Principal, Depends(require(Permission.MANAGED_DEVICES_UPDATE))],
+    admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_UPDATE))],
     parameters: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> ActionResult:
+    permission = _action_permission(admin, action)
+    await ensure_in_scope(request, admin, permission, TaggedObject.MANAGED_DEVICE, device_id)
     command_uuid = await container(request).device_actions.perform(
         org_id=admin.org_id,
         device_id=device_id,

@@ -1,0 +1,294 @@
+"""The enrollment portal (`/enroll`): a user signs in at the organisation's identity provider, then downloads
+the enrollment profile for their own device.
+
+State lives in two signed cookies (HMAC-SHA256 with a key derived from the master key, so every server process
+shares it): the pending OpenID Connect sign-in (state, nonce, PKCE verifier; 10 minutes) and the portal session
+(15 minutes). Both are HttpOnly, Secure, SameSite=Lax. POSTs carry a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from muster.app import Container
+from muster.domain.errors import NotAllowed, PreconditionMissing
+from muster.domain.sign_in import SignedInUser, TotpEnrollmentRequired, TotpRequired
+from muster.services.enrollment_profiles import MOBILECONFIG_TYPE
+from muster.services.oidc_sign_in import OidcProviderError, PendingSignIn, SignInRefused
+from muster.store.tables import DEFAULT_ORG_ID
+from muster.web.portal_pages import SECURITY_HEADERS, enroll_body, local_form, page, refusal_body, sign_in_body
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/enroll", include_in_schema=False)
+
+SESSION_COOKIE = "muster_portal_session"
+PENDING_COOKIE = "muster_portal_oidc"
+LOGIN_COOKIE = "muster_portal_login"  # binds the local sign-in form to this browser (login CSRF)
+LOGIN_SECONDS = 60 * 60
+SESSION_SECONDS = 15 * 60
+PENDING_SECONDS = 10 * 60
+MAX_COOKIE_LENGTH = 4096
+MAX_FORM_BYTES = 4096
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII input (an attacker's cookie or form field)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _mac(key: bytes, purpose: str, body: str) -> str:
+    return _b64(hmac.new(key, f"{purpose}.{body}".encode(), hashlib.sha256).digest())
+
+
+def seal(key: bytes, purpose: str, payload: dict[str, Any], lifetime: int) -> str:
+    body = _b64(json.dumps(payload | {"exp": int(time.time()) + lifetime}, separators=(",", ":")).encode())
+    return f"{body}.{_mac(key, purpose, body)}"
+
+
+def unseal(key: bytes, purpose: str, value: str | None) -> dict[str, Any] | None:
+    """The payload of a cookie we sealed for `purpose`, or None if absent, forged, garbled or expired."""
+    if not value or len(value) > MAX_COOKIE_LENGTH or value.count(".") != 1:
+        return None
+    body, mac = value.split(".")
+    if not _same(mac, _mac(key, purpose, body)):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int) or payload["exp"] < time.time():
+        return None
+    return payload
+
+
+def _set_cookie(response: Response, name: str, value: str, *, path: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path=path, secure=True, httponly=True, samesite="lax")
+
+
+def _session(request: Request) -> dict[str, Any] | None:
+    session = unseal(_container(request).portal_key, SESSION_COOKIE, request.cookies.get(SESSION_COOKIE))
+    return session if session is not None and isinstance(session.get("upn"), str) else None
+
+
+def _csrf(request: Request, session: dict[str, Any]) -> str:
+    return _mac(_container(request).portal_key, "csrf", str(session.get("sid")))
+
+
+def _redirect_uri(request: Request) -> str:
+    return f"{_container(request).endpoints.public_url}/enroll/oidc/callback"
+
+
+def _page(request: Request, title: str, body: str, status: int = 200) -> Response:
+    return page(title, body, organization=_container(request).settings.organization_name, status=status)
+
+
+def _refusal(request: Request, message: str, status: int) -> Response:
+    return _page(request, "You cannot enroll right now", refusal_body(message), status)
+
+
+async def _sign_in_page(request: Request, *, status: int = 200, **form: Any) -> Response:
+    """The sign-in choices; the local form's CSRF token is bound to a login cookie (reused while valid)."""
+    container = _container(request)
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    login = unseal(container.portal_key, LOGIN_COOKIE, cookie)
+    if login is None:
+        login = {"n": secrets.token_urlsafe(16)}
+        cookie = seal(container.portal_key, LOGIN_COOKIE, login, LOGIN_SECONDS)
+    configured = await container.oidc_sign_in.configured(DEFAULT_ORG_ID)
+    body = sign_in_body(
+        identity_provider=configured,
+        local_form=local_form(csrf=_mac(container.portal_key, "login", login["n"]), **form),
+    )
+    response = _page(request, "Enroll your device", body, status)
+    _set_cookie(response, LOGIN_COOKIE, str(cookie), path="/enroll", max_age=LOGIN_SECONDS)
+    return response
+
+
+@router.get("")
+async def portal_home(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return await _sign_in_page(request)
+    body = enroll_body(
+        display_name=str(session.get("name") or session["upn"]),
+        user_principal_name=session["upn"],
+        multifactor="mfa" in session.get("amr", []),
+        csrf=_csrf(request, session),
+    )
+    return _page(request, "Enroll your device", body)
+
+
+@router.get("/oidc/start")
+async def start_oidc_sign_in(request: Request, stepUp: bool = False) -> Response:
+    container = _container(request)
+    try:
+        url, pending = await container.oidc_sign_in.begin(
+            DEFAULT_ORG_ID, redirect_uri=_redirect_uri(request), step_up=stepUp
+        )
+    except PreconditionMissing as error:
+        return _refusal(request, error.message, 412)
+    except OidcProviderError as error:
+        log.warning("identity provider unavailable: %s", error)
+        return _refusal(request, "The identity provider cannot be reached right now. Try again later.", 502)
+    response = RedirectResponse(url, status_code=302, headers=SECURITY_HEADERS)
+    sealed = seal(container.portal_key, PENDING_COOKIE, vars(pending), PENDING_SECONDS)
+    _set_cookie(response, PENDING_COOKIE, sealed, path="/enroll/oidc", max_age=PENDING_SECONDS)
+    return response
+
+
+@router.get("/oidc/callback")
+async def finish_oidc_sign_in(request: Request) -> Response:
+    container = _container(request)
+    query = request.query_params
+    pending = _pending(container.portal_key, request.cookies.get(PENDING_COOKIE))
+    if pending is None or not _same(query.get("state", ""), pending.state):
+        return _done(_refusal(request, "This sign-in has expired or was already used. Start again.", 400))
+    if "error" in query:
+        error = query["error"][:64]
+        return _done(_refusal(request, f"The identity provider did not sign you in ({error}).", 403))
+    code = query.get("code", "")
+    if not code or len(code) > 2048:
+        return _done(_refusal(request, "The identity provider's answer has no authorization code.", 400))
+    try:
+        user = await container.oidc_sign_in.complete(
+            DEFAULT_ORG_ID, redirect_uri=_redirect_uri(request), code=code, pending=pending
+        )
+    except SignInRefused as refused:
+        if refused.retry_with_mfa:  # ask the provider once more, for a fresh multifactor sign-in
+            return _done(RedirectResponse("/enroll/oidc/start?stepUp=true", 303, headers=SECURITY_HEADERS))
+        return _done(_refusal(request, refused.message, 403))
+    except PreconditionMissing as missing:
+        return _done(_refusal(request, missing.message, 412))
+    except OidcProviderError as error:
+        log.warning("identity provider sign-in failed: %s", error)
+        return _done(_refusal(request, "The identity provider could not complete the sign-in. Try again.", 502))
+    return _done(_signed_in(container, user))
+
+
+def _pending(key: bytes, cookie: str | None) -> PendingSignIn | None:
+    payload = unseal(key, PENDING_COOKIE, cookie)
+    if payload is None:
+        return None
+    try:
+        return PendingSignIn(
+            state=str(payload["state"]),
+            nonce=str(payload["nonce"]),
+            code_verifier=str(payload["code_verifier"]),
+            step_up=bool(payload["step_up"]),
+        )
+    except KeyError:
+        return None
+
+
+def _done(response: Response) -> Response:
+    """A pending sign-in is good for one callback, whatever its outcome."""
+    response.delete_cookie(PENDING_COOKIE, path="/enroll/oidc", secure=True, httponly=True, samesite="lax")
+    return response
+
+
+def _signed_in(container: Container, user: SignedInUser) -> Response:
+    response = RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
+    session = {
+        "sid": secrets.token_urlsafe(16),
+        "uid": user.user_id,
+        "upn": user.user_principal_name,
+        "name": user.display_name,
+        "amr": list(user.amr),
+    }
+    sealed = seal(container.portal_key, SESSION_COOKIE, session, SESSION_SECONDS)
+    _set_cookie(response, SESSION_COOKIE, sealed, path="/enroll", max_age=SESSION_SECONDS)
+    return response
+
+
+async def _form(request: Request, expected_csrf: str) -> dict[str, str] | None:
+    """The fields of a small form POST whose CSRF token is `expected_csrf`, or None."""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        return None
+    form = await request.form(max_files=0, max_fields=8)
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    return fields if _same(fields.get("csrf", ""), expected_csrf) else None
+
+
+async def _checked_form(request: Request) -> dict[str, Any] | None:
+    """The session of a POST whose CSRF token matches it, or None."""
+    session = _session(request)
+    if session is None or await _form(request, _csrf(request, session)) is None:
+        return None
+    return session
+
+
+@router.post("/local")
+async def local_sign_in(request: Request) -> Response:
+    container = _container(request)
+    login = unseal(container.portal_key, LOGIN_COOKIE, request.cookies.get(LOGIN_COOKIE))
+    fields = await _form(request, _mac(container.portal_key, "login", login["n"])) if login else None
+    if fields is None:
+        return await _sign_in_page(request, status=403, message="This page expired. Sign in again.")
+    upn = fields.get("username", "")[:320]
+    try:
+        user = await container.local_accounts.sign_in(
+            org_id=DEFAULT_ORG_ID,
+            user_principal_name=upn,
+            password=fields.get("password", ""),
+            otp=fields.get("otp") or None,
+        )
+        user = await container.enrollment_portal.admit_local(DEFAULT_ORG_ID, user)
+    except TotpEnrollmentRequired as setup:
+        return await _sign_in_page(
+            request, user_principal_name=upn, ask_code=True, message=setup.message, otpauth_uri=setup.otpauth_uri
+        )
+    except TotpRequired as required:
+        return await _sign_in_page(request, user_principal_name=upn, ask_code=True, message=required.message)
+    except SignInRefused as refused:
+        return _refusal(request, refused.message, 403)
+    except NotAllowed as refused:
+        return await _sign_in_page(request, status=403, user_principal_name=upn, message=refused.message)
+    return _signed_in(container, user)
+
+
+@router.post("/profile")
+async def download_profile(request: Request) -> Response:
+    session = await _checked_form(request)
+    if session is None:
+        return _refusal(request, "Your session has expired. Sign in again.", 403)
+    try:
+        profile = await _container(request).enrollment_portal.download_profile(DEFAULT_ORG_ID, session["upn"])
+    except SignInRefused as refused:
+        return _refusal(request, refused.message, 403)
+    except PreconditionMissing as missing:
+        return _refusal(request, missing.message, 412)
+    return Response(
+        profile,
+        media_type=MOBILECONFIG_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="enroll.mobileconfig"', "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    if await _checked_form(request) is None:
+        return _refusal(request, "Your session has expired. Sign in again.", 403)
+    response = RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
+    response.delete_cookie(SESSION_COOKIE, path="/enroll", secure=True, httponly=True, samesite="lax")
+    return response
