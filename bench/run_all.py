@@ -25,7 +25,7 @@ RUNS: list[tuple[str, list[str]]] = [
     ("bench.command_loop", ["--devices", "200", "--commands", "20", "--server-processes", "0"]),
     ("bench.fanout", ["--devices", "100000"]),
     ("bench.ade_sync", ["--devices", "200000", "--abm-process"]),
-    ("bench.device_list", ["--devices", "1000000", "--proposed-indexes"]),
+    ("bench.device_list", ["--devices", "1000000"]),
 ]
 QUICK = {"2000": "100", "300": "50", "200": "40", "100000": "5000", "200000": "2000", "1000000": "20000"}
 

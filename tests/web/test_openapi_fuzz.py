@@ -41,13 +41,6 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Failures found and reported, awaiting their fix: (database, operation and inputs) -> the bug. Remove with the fix.
-KNOWN_FAILURES = {
-    ("postgresql", "POST /graph/beta/deviceManagement/managedDevices/executeAction (positive inputs)"): (
-        "a NUL character in deviceIds reaches PostgreSQL (store/devices.py action_targets), which refuses it: "
-        "CharacterNotInRepertoireError, 500 instead of 400"
-    ),
-}
 
 
 def fuzz_settings(examples: int) -> settings:
@@ -110,6 +103,5 @@ async def test_every_published_operation_survives_generated_input(tmp_path: Path
         # The fuzzer is synchronous (requests); it runs in a thread while this event loop serves Muster.
         operations, findings = await asyncio.to_thread(fuzz, muster, examples)
     assert operations >= 10, "the published OpenAPI lost its admin operations"
-    new = [finding for finding in findings if (backend, finding.operation) not in KNOWN_FAILURES]
-    if new:
-        pytest.fail(f"{len(new)} of {operations} operations failed:\n\n" + "\n\n".join(map(str, new)))
+    if findings:
+        pytest.fail(f"{len(findings)} of {operations} operations failed:\n\n" + "\n\n".join(map(str, findings)))

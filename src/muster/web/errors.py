@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from muster.domain.errors import (
@@ -72,6 +73,14 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or uuid.uuid4())
 
 
+_DATA_EXCEPTIONS = {
+    "22021": "a text value contains a NUL or an invalid character",
+    "22P05": "a text value contains a character the database cannot store",
+    "22001": "a text value is too long",
+    "22003": "a number is out of range",
+}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
@@ -105,6 +114,16 @@ def install(app: FastAPI) -> None:
         if error.headers:
             response.headers.update(error.headers)
         return response
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        # PostgreSQL refuses some values SQLite stores (NUL in text, over-long strings, out-of-range numbers):
+        # SQLSTATE class 22 is bad data from the request; the transaction was rolled back, nothing was written.
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        if sqlstate.startswith("22"):
+            reason = _DATA_EXCEPTIONS.get(sqlstate, "a value in the request cannot be stored")
+            return graph_error(400, "badRequest", reason, _request_id(request))
+        return await unexpected(request, error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from muster.store.engine import create_engine
-from muster.store.schema import metadata
+from muster.store.schema import declared_in_metadata, metadata
 from muster.store.tables import UtcDateTime
 
 
@@ -27,6 +27,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_object=declared_in_metadata,
     )
     with context.begin_transaction():
         context.run_migrations()
