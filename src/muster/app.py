@@ -32,6 +32,7 @@ from muster.pki.secretbox import SecretBox
 from muster.protocols.apple.dep_token import DepCredentials
 from muster.services.access import Authenticator
 from muster.services.access_tokens import AccessTokens
+from muster.services.ade_enrollment import WEB_ENROLL_PATH as ADE_WEB_ENROLL_PATH
 from muster.services.ade_enrollment import AdeEnrollment
 from muster.services.ade_ports import DepApi, DepApiFactory
 from muster.services.ade_profiles import AdeProfiles
@@ -312,6 +313,7 @@ async def build_container(
         secrets=secrets,
         api=dep_api_factory(settings),
         enrollment_url=endpoints.ade_enrollment_url,
+        configuration_web_url=f"{endpoints.public_url}{ADE_WEB_ENROLL_PATH}",
         anchor_certificates=[identity.authority.certificate_der],
         audit=audit,
         clock=clock,
@@ -326,6 +328,10 @@ async def build_container(
         lease=timedelta(seconds=settings.ade_sync_lease_seconds),
     )
     directory_store = SqlDirectoryStore(engine)
+    local_account_store = SqlLocalAccountStore(engine)
+    local_accounts = LocalAccounts(
+        store=local_account_store, secrets=secrets, audit=audit, clock=clock, issuer=settings.organization_name
+    )
     directory = Directory(store=directory_store, audit=audit, clock=clock)
     webhook_store = SqlWebhookStore(engine)
     webhook_sender = HttpWebhookSender(verify=str(settings.webhook_ca_file) if settings.webhook_ca_file else True)
@@ -371,6 +377,9 @@ async def build_container(
         ade_enrollment=AdeEnrollment(
             store=SqlAdeEnrollmentStore(engine),
             profiles=profiles,
+            accounts=local_accounts,
+            account_store=local_account_store,
+            providers=identity_providers,
             clock=clock,
             device_authorities=load_device_authorities(settings),
         ),
@@ -408,13 +417,7 @@ async def build_container(
             clock=clock,
             limiter=FailureLimiter(),
         ),
-        local_accounts=LocalAccounts(
-            store=SqlLocalAccountStore(engine),
-            secrets=secrets,
-            audit=audit,
-            clock=clock,
-            issuer=settings.organization_name,
-        ),
+        local_accounts=local_accounts,
         device_codes=DeviceCodes(store=SqlDeviceCodeStore(engine), clock=clock, org_id=DEFAULT_ORG_ID),
         directory=directory,
         provisioning_tokens=ProvisioningTokens(store=SqlProvisioningTokenStore(engine), audit=audit, clock=clock),

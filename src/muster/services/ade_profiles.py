@@ -96,6 +96,7 @@ class AdeProfiles:
         secrets: SecretBox,
         api: DepApiFactory,
         enrollment_url: str,
+        configuration_web_url: str,
         anchor_certificates: Sequence[bytes],
         audit: AuditSink,
         clock: Clock,
@@ -105,6 +106,7 @@ class AdeProfiles:
         self._secrets = secrets
         self._api = api
         self._enrollment_url = enrollment_url
+        self._configuration_web_url = configuration_web_url  # sent only with modern authentication
         self._anchors = anchor_certificates
         self._audit = audit
         self._clock = clock
@@ -251,7 +253,12 @@ class AdeProfiles:
         token = await self._tokens.get_by_id(row.token_id)
         if token is None or token.credentials_encrypted is None:
             raise NotAllowed("upload the token's server token before creating profiles")
-        fields = to_dep_profile_fields(settings, enrollment_url=self._enrollment_url, anchor_certs=self._anchors)
+        fields = to_dep_profile_fields(
+            settings,
+            enrollment_url=self._enrollment_url,
+            configuration_web_url=self._configuration_web_url,
+            anchor_certs=self._anchors,
+        )
         try:
             profile = DepProfile.from_json(fields)
         except ParseError as error:

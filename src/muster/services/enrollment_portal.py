@@ -45,6 +45,13 @@ class EnrollmentPortal:
     async def download_profile(self, org_id: str, user_principal_name: str) -> bytes:
         """The signed enrollment profile for the signed-in user, who must still be an enabled directory user
         (an account disabled or deprovisioned after sign-in gets nothing more)."""
+        user_principal_name = await self.still_enabled(org_id, user_principal_name)
+        return await self._profiles.export(
+            org_id=org_id, user_principal_name=user_principal_name, actor=user_principal_name
+        )
+
+    async def still_enabled(self, org_id: str, user_principal_name: str) -> str:
+        """The directory spelling of a signed-in user who may still enroll; refuses a disabled or removed one."""
         user = await self._directory.find_user(org_id, user_principal_name)
         if user is None or not user.account_enabled:
             reason = "userUnknown" if user is None else "userDisabled"
@@ -54,9 +61,7 @@ class EnrollmentPortal:
                 f"The account {user_principal_name} can no longer enroll devices: it is disabled or was removed.",
                 reason=reason,
             )
-        return await self._profiles.export(
-            org_id=org_id, user_principal_name=user.user_principal_name, actor=user.user_principal_name
-        )
+        return user.user_principal_name
 
     async def _fail(self, org_id: str, stage: str, reason: str, detail: str) -> None:
         await self._failures.record_failure(

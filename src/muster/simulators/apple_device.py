@@ -13,8 +13,10 @@ import base64
 import os
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
@@ -35,6 +37,7 @@ from muster.simulators.apple_profile import InstalledEnrollmentProfile, read_enr
 
 CHECKIN_TYPE = "application/x-apple-aspen-mdm-checkin"
 CONNECT_TYPE = "application/x-apple-aspen-mdm; charset=UTF-8"
+MOBILECONFIG_TYPE = "application/x-apple-aspen-config"
 
 
 class DeviceProtocolError(Exception):
@@ -87,10 +90,52 @@ class VirtualAppleDevice:
         self.profile = read_enrollment_profile(signed_profile)
         return self.profile
 
-    async def ade_enroll(self, enrollment_url: str, *, await_configuration: bool = False) -> None:
+    async def ade_enroll(
+        self, enrollment_url: str, *, await_configuration: bool = False, credentials: tuple[str, str] | None = None
+    ) -> None:
         """Automated Device Enrollment from Setup Assistant: POST the signed MachineInfo to the DEP profile's
         `url`, install the profile it answers with, enroll, and (when the DEP profile says so) wait in Setup
-        Assistant until the server sends `DeviceConfigured` (apple-protocols.md §7.5)."""
+        Assistant until the server sends `DeviceConfigured` (apple-protocols.md §7.5).
+
+        A 401 with a Basic challenge is legacy authentication: Setup Assistant asks the user, who types
+        `credentials` (user name, password), and posts again with them."""
+        body = self.signed_machine_info()
+        headers = {"Content-Type": "application/pkcs7-signature"}
+        response = await self.http.post(enrollment_url, content=body, headers=headers)
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and challenge.lower().startswith("basic ") and credentials is not None:
+            encoded = base64.b64encode(":".join(credentials).encode()).decode()
+            response = await self.http.post(
+                enrollment_url, content=body, headers=headers | {"Authorization": f"Basic {encoded}"}
+            )
+        _expect(response, 200, "ADE profile request")
+        await self._enroll_from_setup_assistant(response.content, await_configuration)
+
+    async def ade_web_enroll(
+        self,
+        configuration_web_url: str,
+        user: Callable[[httpx.AsyncClient, httpx.Response], Awaitable[httpx.Response]],
+        *,
+        await_configuration: bool = False,
+    ) -> None:
+        """Setup Assistant with modern authentication (apple-protocols.md §7.6): open `configuration_web_url` in
+        a web view with the signed MachineInfo in `x-apple-aspen-deviceinfo`; `user` navigates from the first
+        page until the server answers the enrollment profile, which must come from the same domain."""
+        info = base64.b64encode(self.signed_machine_info()).decode()
+        page = await self.http.get(
+            configuration_web_url, headers={"x-apple-aspen-deviceinfo": info}, follow_redirects=True
+        )
+        _expect(page, 200, "configuration web view")
+        final = await user(self.http, page)
+        _expect(final, 200, "configuration web view")
+        if final.headers.get("content-type", "").split(";")[0] != MOBILECONFIG_TYPE:
+            raise DeviceProtocolError(f"the web view ended on a page, not a profile: {final.text[:200]!r}")
+        if _domain(str(final.url)) != _domain(configuration_web_url):
+            raise DeviceProtocolError("the profile came from another domain than configuration_web_url")
+        await self._enroll_from_setup_assistant(final.content, await_configuration)
+
+    def signed_machine_info(self) -> bytes:
+        """The MachineInfo plist signed with the device's factory identity, as Setup Assistant sends it."""
         certificate, key = factory_identity(self.udid)
         info = MachineInfo(
             udid=self.udid,
@@ -101,16 +146,13 @@ class VirtualAppleDevice:
             imei=self.facts.imei,
             language="en",
         )
-        response = await self.http.post(
-            enrollment_url,
-            content=encode_machine_info(info, certificate=certificate, key=key),
-            headers={"Content-Type": "application/pkcs7-signature"},
-        )
-        _expect(response, 200, "ADE profile request")
+        return encode_machine_info(info, certificate=certificate, key=key)
+
+    async def _enroll_from_setup_assistant(self, signed_profile: bytes, await_configuration: bool) -> None:
         self.supervised = True  # ADE devices are supervised
         self.facts.supervised = True
         self.awaiting_configuration = await_configuration
-        await self.enroll(response.content)
+        await self.enroll(signed_profile)
 
     async def enroll(self, signed_profile: bytes | None = None) -> None:
         """Install the profile, get an identity over SCEP, Authenticate, TokenUpdate."""
@@ -305,6 +347,11 @@ def _error(code: int, description: str) -> tuple[CommandStatus, dict[str, Any], 
         }
     ]
     return CommandStatus.ERROR, {"ErrorChain": chain}, None
+
+
+def _domain(url: str) -> list[str]:
+    """The last two DNS labels of the URL's host (Apple's same-domain rule for the web view's profile)."""
+    return (urlsplit(url).hostname or "").split(".")[-2:]
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:

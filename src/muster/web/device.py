@@ -1,6 +1,7 @@
 """Device-facing endpoints: Apple MDM check-in and command loop, and SCEP.
 
-Errors here are plain text with 400/403/413, never 401: a 401 on an MDM endpoint unenrolls the device.
+Errors here are plain text with 400/403/413, never 401 (a 401 on an MDM endpoint unenrolls the device), except
+the ADE profile request's legacy authentication challenge.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from muster.app import Container
 from muster.protocols.errors import ParseError
-from muster.services.ade_enrollment import SoftwareUpdateRequired
+from muster.services.ade_enrollment import BasicCredentials, SoftwareUpdateRequired, UserAuthenticationRequired
 from muster.services.device_auth import DeviceRequestRejected
 from muster.services.enrollment_profiles import MOBILECONFIG_TYPE
 from muster.services.mdm import Reply
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 SCEP_MAX_BYTES = 256 * 1024
+MAX_BASIC_CREDENTIALS = 2048  # base64 of a user name (320) and a password (256), with room to spare
 
 
 class BodyTooLarge(Exception):
@@ -120,11 +122,15 @@ async def _pki_operation(request: Request, der: bytes) -> Response:
 
 @router.post("/mdm/ade/enroll")
 async def ade_enroll(request: Request) -> Response:
-    """The DEP profile's `url`: a device in Setup Assistant posts its signed MachineInfo (apple-protocols.md §7.5)."""
+    """The DEP profile's `url`: a device in Setup Assistant posts its signed MachineInfo (apple-protocols.md §7.5).
+
+    The one device endpoint that answers 401: Setup Assistant's legacy authentication is Apple's basic HTTP
+    authentication (003:960), so the challenge makes the device ask the user for credentials and post again."""
     container = _container(request)
     try:
+        credentials = basic_credentials(request.headers.get("authorization"))
         body = await read_body(request, SCEP_MAX_BYTES)
-        profile = await container.ade_enrollment.profile_for(body)
+        profile = await container.ade_enrollment.profile_for(body, credentials)
     except BodyTooLarge:
         return Response("request body too large\n", status_code=413, media_type="text/plain")
     except ParseError as error:
@@ -133,4 +139,28 @@ async def ade_enroll(request: Request) -> Response:
         return Response(f"{error.reason}\n", status_code=error.status, media_type="text/plain")
     except SoftwareUpdateRequired as required:
         return Response(required.body, status_code=403, media_type="application/json")
+    except UserAuthenticationRequired as challenge:
+        realm = container.settings.organization_name.replace("\\", "").replace('"', "")
+        return Response(
+            f"{challenge.reason}\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'},
+        )
     return Response(profile, media_type=MOBILECONFIG_TYPE)
+
+
+def basic_credentials(header: str | None) -> BasicCredentials | None:
+    """RFC 7617 credentials (UTF-8), or None when the request carries none; garbage is a ParseError."""
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip() or len(encoded) > MAX_BASIC_CREDENTIALS:
+        raise ParseError("the Authorization header is not usable Basic credentials")
+    try:
+        user, separator, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, ValueError):
+        raise ParseError("the Authorization header is not usable Basic credentials") from None
+    if not separator or not user:
+        raise ParseError("the Basic credentials have no user name")
+    return BasicCredentials(user_principal_name=user[:320], password=password)

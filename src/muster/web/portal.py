@@ -4,11 +4,16 @@ the enrollment profile for their own device.
 State lives in two signed cookies (HMAC-SHA256 with a key derived from the master key, so every server process
 shares it): the pending OpenID Connect sign-in (state, nonce, PKCE verifier; 10 minutes) and the portal session
 (15 minutes). Both are HttpOnly, Secure, SameSite=Lax. POSTs carry a CSRF token bound to the session.
+
+Setup Assistant's modern authentication opens `/enroll/ade` in a web view with the device's signed MachineInfo
+(apple-protocols.md §7.6). The verified serial goes into a signed cookie, then into the session at sign-in, so
+the profile the session gets is bound to that device and that user, and to no other device.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -23,6 +28,9 @@ from starlette.responses import RedirectResponse, Response
 from muster.app import Container
 from muster.domain.errors import NotAllowed, PreconditionMissing
 from muster.domain.sign_in import SignedInUser, TotpEnrollmentRequired, TotpRequired
+from muster.protocols.errors import ParseError
+from muster.services.ade_enrollment import WEB_ENROLL_PATH, SoftwareUpdateRequired, WebEnrollmentDevice
+from muster.services.device_auth import DeviceRequestRejected
 from muster.services.enrollment_profiles import MOBILECONFIG_TYPE
 from muster.services.oidc_sign_in import OidcProviderError, PendingSignIn, SignInRefused
 from muster.store.tables import DEFAULT_ORG_ID
@@ -35,6 +43,9 @@ router = APIRouter(prefix="/enroll", include_in_schema=False)
 SESSION_COOKIE = "muster_portal_session"
 PENDING_COOKIE = "muster_portal_oidc"
 LOGIN_COOKIE = "muster_portal_login"  # binds the local sign-in form to this browser (login CSRF)
+ADE_COOKIE = "muster_portal_ade"  # the ADE device whose Setup Assistant opened the portal
+DEVICE_INFO_HEADER = "x-apple-aspen-deviceinfo"
+MAX_DEVICE_INFO_LENGTH = 16 * 1024  # base64 of a signed MachineInfo is about 4 KB
 LOGIN_SECONDS = 60 * 60
 SESSION_SECONDS = 15 * 60
 PENDING_SECONDS = 10 * 60
@@ -134,8 +145,32 @@ async def portal_home(request: Request) -> Response:
         user_principal_name=session["upn"],
         multifactor="mfa" in session.get("amr", []),
         csrf=_csrf(request, session),
+        setup_assistant=_ade_device(session) is not None,
     )
     return _page(request, "Enroll your device", body)
+
+
+@router.get(WEB_ENROLL_PATH.removeprefix("/enroll"))
+async def setup_assistant_sign_in(request: Request) -> Response:
+    """`configuration_web_url`: Setup Assistant's web view, with the device's signed MachineInfo in a header."""
+    container = _container(request)
+    encoded = request.headers.get(DEVICE_INFO_HEADER, "")
+    if not encoded or len(encoded) > MAX_DEVICE_INFO_LENGTH:
+        return _refusal(request, "Open this page from Setup Assistant on the device you are setting up.", 400)
+    try:
+        device = await container.ade_enrollment.begin_web_enrollment(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ParseError):
+        return _refusal(request, "The device information this page received is not usable.", 400)
+    except DeviceRequestRejected as rejected:
+        return _refusal(request, rejected.reason, rejected.status)
+    except SoftwareUpdateRequired as required:
+        return Response(required.body, status_code=403, media_type="application/json", headers=SECURITY_HEADERS)
+    response = await _sign_in_page(request)
+    response.delete_cookie(SESSION_COOKIE, path="/enroll", secure=True, httponly=True, samesite="lax")
+    state = {"org": device.org_id, "serial": device.serial_number}
+    sealed = seal(container.portal_key, ADE_COOKIE, state, PENDING_SECONDS)
+    _set_cookie(response, ADE_COOKIE, sealed, path="/enroll", max_age=PENDING_SECONDS)
+    return response
 
 
 @router.get("/oidc/start")
@@ -182,7 +217,7 @@ async def finish_oidc_sign_in(request: Request) -> Response:
     except OidcProviderError as error:
         log.warning("identity provider sign-in failed: %s", error)
         return _done(_refusal(request, "The identity provider could not complete the sign-in. Try again.", 502))
-    return _done(_signed_in(container, user))
+    return _done(_signed_in(request, user))
 
 
 def _pending(key: bytes, cookie: str | None) -> PendingSignIn | None:
@@ -206,18 +241,34 @@ def _done(response: Response) -> Response:
     return response
 
 
-def _signed_in(container: Container, user: SignedInUser) -> Response:
+def _signed_in(request: Request, user: SignedInUser) -> Response:
+    """The session; a sign-in that started in Setup Assistant keeps the device it started for."""
+    container = _container(request)
     response = RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
-    session = {
+    session: dict[str, Any] = {
         "sid": secrets.token_urlsafe(16),
         "uid": user.user_id,
         "upn": user.user_principal_name,
         "name": user.display_name,
         "amr": list(user.amr),
     }
+    device = unseal(container.portal_key, ADE_COOKIE, request.cookies.get(ADE_COOKIE))
+    if device is not None:
+        session["ade"] = {"org": device.get("org"), "serial": device.get("serial")}
+        response.delete_cookie(ADE_COOKIE, path="/enroll", secure=True, httponly=True, samesite="lax")
     sealed = seal(container.portal_key, SESSION_COOKIE, session, SESSION_SECONDS)
     _set_cookie(response, SESSION_COOKIE, sealed, path="/enroll", max_age=SESSION_SECONDS)
     return response
+
+
+def _ade_device(session: dict[str, Any]) -> WebEnrollmentDevice | None:
+    device = session.get("ade")
+    if not isinstance(device, dict):
+        return None
+    org_id, serial = device.get("org"), device.get("serial")
+    if not isinstance(org_id, str) or not isinstance(serial, str):
+        return None
+    return WebEnrollmentDevice(org_id=org_id, serial_number=serial)
 
 
 async def _form(request: Request, expected_csrf: str) -> dict[str, str] | None:
@@ -264,7 +315,7 @@ async def local_sign_in(request: Request) -> Response:
         return _refusal(request, refused.message, 403)
     except NotAllowed as refused:
         return await _sign_in_page(request, status=403, user_principal_name=upn, message=refused.message)
-    return _signed_in(container, user)
+    return _signed_in(request, user)
 
 
 @router.post("/profile")
@@ -272,12 +323,20 @@ async def download_profile(request: Request) -> Response:
     session = await _checked_form(request)
     if session is None:
         return _refusal(request, "Your session has expired. Sign in again.", 403)
+    container = _container(request)
+    device = _ade_device(session)
     try:
-        profile = await _container(request).enrollment_portal.download_profile(DEFAULT_ORG_ID, session["upn"])
+        if device is None:
+            profile = await container.enrollment_portal.download_profile(DEFAULT_ORG_ID, session["upn"])
+        else:
+            upn = await container.enrollment_portal.still_enabled(device.org_id, session["upn"])
+            profile = await container.ade_enrollment.profile_for_user(device, user_principal_name=upn)
     except SignInRefused as refused:
         return _refusal(request, refused.message, 403)
     except PreconditionMissing as missing:
         return _refusal(request, missing.message, 412)
+    except DeviceRequestRejected as rejected:
+        return _refusal(request, rejected.reason, rejected.status)
     return Response(
         profile,
         media_type=MOBILECONFIG_TYPE,

@@ -70,15 +70,25 @@ def local_form(
     )
 
 
-def enroll_body(*, display_name: str, user_principal_name: str, multifactor: bool, csrf: str) -> str:
+def enroll_body(
+    *, display_name: str, user_principal_name: str, multifactor: bool, csrf: str, setup_assistant: bool = False
+) -> str:
+    """The signed-in page; in Setup Assistant's web view the button hands the device its enrollment profile."""
     factors = "with multifactor authentication" if multifactor else "with one factor"
     token = f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+    if setup_assistant:
+        action = "Continue setting up this device"
+        advice = "<p>Setup Assistant installs the management profile and goes on with the setup.</p>"
+    else:
+        action = "Enroll this iPhone/iPad/Mac"
+        advice = (
+            "<p>Open the downloaded profile, then install it in Settings (iPhone, iPad) or System Settings (Mac). "
+            "Install it soon: each profile works once, and only for a short time.</p>"
+        )
     return (
         f"<p>Signed in as <strong>{escape(display_name)}</strong> ({escape(user_principal_name)}), {factors}.</p>"
         '<form method="post" action="/enroll/profile">'
-        f'{token}<button type="submit">Enroll this iPhone/iPad/Mac</button></form>'
-        "<p>Open the downloaded profile, then install it in Settings (iPhone, iPad) or System Settings (Mac). "
-        "Install it soon: each profile works once, and only for a short time.</p>"
+        f'{token}<button type="submit">{action}</button></form>{advice}'
         f'<form method="post" action="/enroll/sign-out">{token}'
         '<button class="secondary" type="submit">Sign out</button></form>'
     )
