@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from muster.cli.api import DM, call, show
+from muster.cli.api import DM, call, collection, show
 
 ade = typer.Typer(help="Automated Device Enrollment: ABM/ASM tokens, sync, profiles.", no_args_is_help=True)
 TOKENS = f"{DM}/depOnboardingSettings"
@@ -17,7 +17,7 @@ TOKENS = f"{DM}/depOnboardingSettings"
 def list_tokens(as_json: bool = typer.Option(False, "--json")) -> None:
     """Enrollment program tokens, their expiry and last sync."""
     show(
-        call("GET", TOKENS).json()["value"],
+        collection(TOKENS),
         as_json,
         [
             "id",

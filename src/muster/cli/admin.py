@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from muster.cli.ade import ade
-from muster.cli.api import DM, call, show
+from muster.cli.api import DM, call, collection, show
 
 devices = typer.Typer(help="Managed devices.", no_args_is_help=True)
 push = typer.Typer(help="The Apple MDM push certificate.", no_args_is_help=True)
@@ -33,11 +33,8 @@ def list_devices(
     params: dict[str, Any] = {"$top": top}
     if filter:
         params["$filter"] = filter
-    page = call("GET", f"{DM}/managedDevices", params=params).json()
-    rows = list(page["value"])
-    while all_pages and "@odata.nextLink" in page:
-        page = call("GET", page["@odata.nextLink"]).json()
-        rows += page["value"]
+    path = f"{DM}/managedDevices"
+    rows = collection(path, params) if all_pages else call("GET", path, params=params).json()["value"]
     show(
         rows,
         as_json,
@@ -63,7 +60,7 @@ def show_device(device_id: str, as_json: bool = typer.Option(True, "--json/--no-
 @devices.command("commands")
 def device_commands(device_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The commands sent to a device and their results."""
-    rows = call("GET", f"{DM}/managedDevices/{device_id}/commands").json()["value"]
+    rows = collection(f"{DM}/managedDevices/{device_id}/commands")
     show(
         rows,
         as_json,

@@ -68,6 +68,16 @@ def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
     return response
 
 
+def collection(path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every item of a Graph collection, following `@odata.nextLink` to the last page."""
+    page = call("GET", path, params=params).json()
+    items = list(page["value"])
+    while "@odata.nextLink" in page:
+        page = call("GET", page["@odata.nextLink"]).json()
+        items += page["value"]
+    return items
+
+
 def show(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
     if as_json or columns is None:
         typer.echo(json.dumps(data, indent=2))

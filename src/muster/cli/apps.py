@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from muster.cli.api import call, show
+from muster.cli.api import call, collection, show
 
 apps = typer.Typer(help="API clients that sign in with client credentials.", no_args_is_help=True)
 APPLICATIONS = "/graph/beta/applications"
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 @apps.command("list")
 def list_apps(as_json: bool = typer.Option(False, "--json")) -> None:
     """List API clients."""
-    value = call("GET", APPLICATIONS).json()["value"]
+    value = collection(APPLICATIONS)
     rows = [{**a, "secrets": len(a["passwordCredentials"]), "certificates": len(a["keyCredentials"])} for a in value]
     show(rows, as_json, ["id", "appId", "displayName", "secrets", "certificates"])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from muster.cli.api import DM, call, show
+from muster.cli.api import DM, call, collection, show
 
 audit = typer.Typer(help="The audit log (who changed what, and refused requests).", no_args_is_help=True)
 webhooks = typer.Typer(help="Signed webhook subscriptions and their deliveries.", no_args_is_help=True)
@@ -92,7 +92,7 @@ def create_subscription(
 @webhooks.command("list")
 def list_subscriptions(as_json: bool = typer.Option(False, "--json")) -> None:
     """Webhook subscriptions."""
-    rows = call("GET", f"{DM}/webhookSubscriptions").json()["value"]
+    rows = collection(f"{DM}/webhookSubscriptions")
     for row in rows:
         row["eventList"] = ",".join(row["events"])
     show(rows, as_json, ["id", "notificationUrl", "eventList", "description", "createdDateTime"])
@@ -101,7 +101,7 @@ def list_subscriptions(as_json: bool = typer.Option(False, "--json")) -> None:
 @webhooks.command("deliveries")
 def list_deliveries(subscription_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """A subscription's recent deliveries: status, attempts, last error."""
-    rows = call("GET", f"{DM}/webhookSubscriptions/{subscription_id}/deliveries").json()["value"]
+    rows = collection(f"{DM}/webhookSubscriptions/{subscription_id}/deliveries")
     columns = ["eventType", "status", "attempts", "lastStatusCode", "lastError", "createdDateTime"]
     show(rows, as_json, columns)
 

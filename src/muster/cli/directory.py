@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from muster.cli.api import call, console, show
+from muster.cli.api import call, collection, console, show
 
 GRAPH = "/graph/beta"
 UPLOAD_CHUNK = 64 * 1024
@@ -27,7 +27,7 @@ def _listing(path: str, odata_filter: str | None, top: int) -> list[dict[str, An
     params: dict[str, str] = {"$top": str(top)}
     if odata_filter:
         params["$filter"] = odata_filter
-    return list(call("GET", path, params=params).json()["value"])
+    return collection(path, params)
 
 
 @users.command("list")
@@ -48,7 +48,7 @@ def show_user(
 ) -> None:
     """One user and the groups it is in."""
     found = call("GET", f"{GRAPH}/users/{user}").json()
-    found["memberOf"] = [g["displayName"] for g in call("GET", f"{GRAPH}/users/{found['id']}/memberOf").json()["value"]]
+    found["memberOf"] = [g["displayName"] for g in collection(f"{GRAPH}/users/{found['id']}/memberOf")]
     if as_json:
         show(found, True)
         return
@@ -123,7 +123,7 @@ def list_groups(
 def show_group(group_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One group and its members."""
     group = call("GET", f"{GRAPH}/groups/{group_id}").json()
-    group["members"] = call("GET", f"{GRAPH}/groups/{group_id}/members").json()["value"]
+    group["members"] = collection(f"{GRAPH}/groups/{group_id}/members")
     if as_json:
         show(group, True)
         return

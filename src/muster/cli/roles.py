@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from muster.cli.api import DM, call, show
+from muster.cli.api import DM, call, collection, show
 
 roles = typer.Typer(help="Roles, role assignments and scope tags (Intune RBAC).", no_args_is_help=True)
 tags = typer.Typer(help="Scope tags.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def _allowed(role: dict[str, object]) -> list[str]:
 @roles.command("list")
 def list_roles(as_json: bool = typer.Option(False, "--json")) -> None:
     """Built-in and custom roles."""
-    rows = call("GET", f"{DM}/roleDefinitions").json()["value"]
+    rows = collection(f"{DM}/roleDefinitions")
     show(rows, as_json, ["id", "displayName", "isBuiltIn", "description"])
 
 
@@ -83,7 +83,7 @@ def assign_role(
 @roles.command("assignments")
 def list_assignments(as_json: bool = typer.Option(False, "--json")) -> None:
     """Role assignments: who holds which role over which scope tags."""
-    rows = call("GET", f"{DM}/roleAssignments").json()["value"]
+    rows = collection(f"{DM}/roleAssignments")
     for row in rows:
         row["scopeTags"] = "all" if row["allScopeTags"] else ",".join(row["roleScopeTagIds"])
         row["memberIds"] = ",".join(row["members"])
@@ -93,7 +93,7 @@ def list_assignments(as_json: bool = typer.Option(False, "--json")) -> None:
 @tags.command("list")
 def list_tags(as_json: bool = typer.Option(False, "--json")) -> None:
     """Scope tags."""
-    show(call("GET", f"{DM}/roleScopeTags").json()["value"], as_json, ["id", "displayName", "isBuiltIn", "description"])
+    show(collection(f"{DM}/roleScopeTags"), as_json, ["id", "displayName", "isBuiltIn", "description"])
 
 
 @tags.command("create")

@@ -17,6 +17,7 @@ Error positions are 0-based character offsets into the option's text.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import typing
@@ -423,3 +424,23 @@ def format_filter(expr: Expr) -> str:
 def _operand_text(operand: Expr, parenthesized: tuple[type, ...]) -> str:
     text = format_filter(operand)
     return f"({text})" if isinstance(operand, parenthesized) else text
+
+
+def filter_operands(expr: And | Or) -> list[Expr]:
+    """The operands of `a and b and c` as one list, gathered without recursion (chains can be long)."""
+    operands: list[Expr] = []
+    pending: list[Expr] = [expr]
+    while pending:
+        node = pending.pop()
+        if type(node) is type(expr):
+            pending += [node.right, node.left]
+        else:
+            operands.append(node)
+    return operands
+
+
+def query_fingerprint(options: QueryOptions) -> str:
+    """Ties a skiptoken to the query that issued it: a different filter or order would page wrongly."""
+    filter_text = "" if options.filter is None else format_filter(options.filter)
+    order_text = ",".join(f"{item.property} {'desc' if item.descending else 'asc'}" for item in options.orderby)
+    return hashlib.sha256(f"{filter_text}\n{order_text}".encode()).hexdigest()[:16]

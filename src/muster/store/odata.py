@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +44,8 @@ from muster.protocols.odata import (
     Or,
     OrderBy,
     QueryOptions,
-    format_filter,
+    filter_operands,
+    query_fingerprint,
 )
 
 _KINDS = (str, int, float, bool, datetime)
@@ -89,7 +89,7 @@ def _field(fields: Fields, name: str, option: str = "$filter") -> Field:
 def compile_filter(expr: Expr, fields: Fields) -> ColumnElement[bool]:
     """Translate a `$filter` AST into a WHERE clause over the fields' columns."""
     if isinstance(expr, And | Or):
-        clauses = [compile_filter(operand, fields) for operand in _chain(expr)]
+        clauses = [compile_filter(operand, fields) for operand in filter_operands(expr)]
         return and_(*clauses) if isinstance(expr, And) else or_(*clauses)
     if isinstance(expr, Not):
         return not_(compile_filter(expr.operand, fields))
@@ -99,19 +99,6 @@ def compile_filter(expr: Expr, fields: Fields) -> ColumnElement[bool]:
     if isinstance(expr, In):
         return _in(expr, field)
     return _function(expr, field)
-
-
-def _chain(expr: And | Or) -> list[Expr]:
-    """The operands of `a and b and c` as one list, gathered without recursion (chains can be long)."""
-    operands: list[Expr] = []
-    pending: list[Expr] = [expr]
-    while pending:
-        node = pending.pop()
-        if type(node) is type(expr):
-            pending += [node.right, node.left]
-        else:
-            operands.append(node)
-    return operands
 
 
 def _comparison(expr: Comparison, field: Field) -> ColumnElement[bool]:
@@ -262,15 +249,8 @@ def next_skiptoken(rows_mapping_last: Mapping[Any, Any], *, options: QueryOption
     row = rows_mapping_last
     keys = _sort_keys(options.orderby, fields)
     values = [_encode_value(key.field, row[_SORT_LABEL.format(index)]) for index, key in enumerate(keys)]
-    body = {"q": _fingerprint(options), "k": values, "id": row[id_key]}
+    body = {"q": query_fingerprint(options), "k": values, "id": row[id_key]}
     return base64.urlsafe_b64encode(orjson.dumps(body)).rstrip(b"=").decode("ascii")
-
-
-def _fingerprint(options: QueryOptions) -> str:
-    """Ties a skiptoken to the query that issued it: a different filter or order would page wrongly."""
-    filter_text = "" if options.filter is None else format_filter(options.filter)
-    order_text = ",".join(f"{item.property} {'desc' if item.descending else 'asc'}" for item in options.orderby)
-    return hashlib.sha256(f"{filter_text}\n{order_text}".encode()).hexdigest()[:16]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -289,7 +269,7 @@ def _decode(token: str, options: QueryOptions, keys: Sequence[_SortKey]) -> tupl
         raise ODataError("$skiptoken: malformed") from None
     if not isinstance(body, dict) or set(body) != {"q", "k", "id"}:
         raise ODataError("$skiptoken: malformed")
-    if body["q"] != _fingerprint(options) or not isinstance(body["k"], list) or len(body["k"]) != len(keys):
+    if body["q"] != query_fingerprint(options) or not isinstance(body["k"], list) or len(body["k"]) != len(keys):
         raise ODataError("$skiptoken: does not belong to this $filter and $orderby")
     return [_decode_value(key.field, value) for key, value in zip(keys, body["k"], strict=True)], body["id"]
 

@@ -6,19 +6,21 @@ An admin reaches only what is within its scope for the route's permission, else 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from muster.domain.ade_profiles import Platform
+from muster.domain.ade_profiles import AdeProfileSettings, Platform, graph_name
 from muster.domain.errors import InvalidInput
 from muster.domain.rbac import Permission, Principal, TaggedObject
 from muster.protocols.odata import next_link, parse_query_options
 from muster.services.ade_profile_settings import ODATA_TYPES
 from muster.services.ade_profiles import AdeProfileRow
+from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
 from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings/{{token_id}}", tags=["depOnboardingSettings"])
@@ -73,7 +75,7 @@ def _tag_ids(body: dict[str, Any]) -> list[str] | None:
     return tags
 
 
-@router.get("/enrollmentProfiles")
+@router.get("/enrollmentProfiles", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_profiles(
     request: Request,
     token_id: str,
@@ -82,7 +84,37 @@ async def list_profiles(
     c = container(request)
     rows = await c.ade_profiles.list_for_token(admin.org_id, token_id, admin.scope(Permission.ENROLLMENT_PROFILES_READ))
     tags = await c.roles.tags_of(TaggedObject.ADE_PROFILE, [row.id for row in rows])
-    return {"value": [graph_profile(row, tags[row.id]) for row in rows]}
+    return _PROFILES.response(request, [graph_profile(row, tags[row.id]) for row in rows])
+
+
+def _setting_kinds() -> tuple[dict[str, type], tuple[str, ...]]:
+    """The profile settings $filter can use (text, numbers, booleans, enums as text), and the others."""
+    scalar: dict[str, type] = {}
+    others: list[str] = []
+    hints = get_type_hints(AdeProfileSettings)
+    for field in dataclasses.fields(AdeProfileSettings):
+        hint = hints[field.name]
+        # bool first: it is an int too
+        kind = next((k for k in (bool, int, str) if hint in (k, k | None) or _subclass(hint, k)), None)
+        if kind is None:
+            others.append(graph_name(field.name))
+        else:
+            scalar[graph_name(field.name)] = kind
+    return scalar, tuple(others)
+
+
+def _subclass(hint: Any, kind: type) -> bool:
+    return isinstance(hint, type) and issubclass(hint, kind)
+
+
+_SETTING_KINDS, _OTHER_SETTINGS = _setting_kinds()
+_PROFILES = GraphCollection(
+    "deviceManagement/depOnboardingSettings('{token_id}')/enrollmentProfiles",
+    _SETTING_KINDS
+    | dict.fromkeys(("id", "displayName", "description", "abmProfileUuid"), str)
+    | dict.fromkeys(("createdDateTime", "lastModifiedDateTime"), datetime),
+    (*_OTHER_SETTINGS, "roleScopeTagIds"),
+)
 
 
 @router.post("/enrollmentProfiles", status_code=201)

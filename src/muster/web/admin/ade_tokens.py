@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from muster.domain import ade_tokens as rules
 from muster.domain.rbac import Permission, Principal, TaggedObject
 from muster.services.ade_tokens import TokenRow
+from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
 from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings", tags=["depOnboardingSettings"])
@@ -88,7 +89,7 @@ class TokenUpload(BaseModel):
     depToken: str = Field(min_length=1, max_length=256_000, description="The server token file's content (.p7m).")
 
 
-@router.get("")
+@router.get("", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_tokens(
     request: Request, admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))]
 ) -> dict[str, Any]:
@@ -96,7 +97,36 @@ async def list_tokens(
     now = c.clock.now()
     rows = await c.ade_tokens.list_for_org(admin.org_id, admin.scope(Permission.ENROLLMENT_PROGRAM_TOKEN_READ))
     tags = await c.roles.tags_of(TaggedObject.DEP_TOKEN, [row.id for row in rows])
-    return {"value": [graph_token(row, now, tags[row.id]) for row in rows]}
+    return _TOKENS.response(request, [graph_token(row, now, tags[row.id]) for row in rows])
+
+
+_TOKEN_TEXT = (
+    "id",
+    "tokenName",
+    "tokenType",
+    "appleIdentifier",
+    "lastSyncError",
+    "syncState",
+    "serverName",
+    "organizationName",
+    "defaultIosEnrollmentProfileId",
+    "defaultMacOsEnrollmentProfileId",
+    "expiryWarning",
+)
+_TOKEN_TIMES = (
+    "tokenExpirationDateTime",
+    "lastModifiedDateTime",
+    "lastSuccessfulSyncDateTime",
+    "lastSyncTriggeredDateTime",
+)
+_TOKENS = GraphCollection(
+    "deviceManagement/depOnboardingSettings",
+    dict.fromkeys(_TOKEN_TEXT, str)
+    | dict.fromkeys(_TOKEN_TIMES, datetime)
+    | dict.fromkeys(("lastSyncErrorCode", "syncedDeviceCount", "profileCount"), int)
+    | dict.fromkeys(("dataSharingConsentGranted", "shareTokenWithSchoolDataSyncService"), bool),
+    ("roleScopeTagIds",),
+)
 
 
 @router.post("", status_code=201)

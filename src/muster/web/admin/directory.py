@@ -13,6 +13,7 @@ from muster.domain.rbac import Permission, Principal
 from muster.protocols.odata import next_link, parse_query_options
 from muster.services.directory import ASSIGNED, DYNAMIC, Directory
 from muster.services.directory_import import MAX_CSV_BYTES
+from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
 from muster.web.admin.deps import GRAPH, container, require
 
 router = APIRouter(prefix=GRAPH, tags=["directory"])
@@ -169,17 +170,35 @@ async def _member_of(request: Request, admin: Principal, user_id: str, *, transi
     directory = _directory(request)
     user = await directory.user(admin.org_id, user_id)
     groups = await directory.member_of(admin.org_id, user["id"], transitive=transitive)
-    return {"value": [{"@odata.type": "#microsoft.graph.group", **graph_group(group)} for group in groups]}
+    return _MEMBER_OF.response(request, [{"@odata.type": "#microsoft.graph.group", **graph_group(g)} for g in groups])
 
 
-@router.get("/users/{user_id}/memberOf")
+_GROUP_KINDS: dict[str, type] = dict.fromkeys((*_GROUP_PROPERTIES, "membershipRuleProcessingState"), str) | {
+    "createdDateTime": datetime,
+    "securityEnabled": bool,
+    "mailEnabled": bool,
+}
+_USER_KINDS: dict[str, type] = dict.fromkeys(_USER_PROPERTIES, str) | {
+    "createdDateTime": datetime,
+    "accountEnabled": bool,
+}
+_MEMBER_OF = GraphCollection("directoryObjects", _GROUP_KINDS, ("groupTypes",))
+# members are users, groups and devices: a property another kind lacks is null on it
+_MEMBERS = GraphCollection(
+    "directoryObjects",
+    _USER_KINDS | _GROUP_KINDS | dict.fromkeys(("operatingSystem", "operatingSystemVersion"), str),
+    ("groupTypes",),
+)
+
+
+@router.get("/users/{user_id}/memberOf", dependencies=[ODATA_QUERY_OPTIONS])
 async def member_of(
     request: Request, user_id: str, admin: Annotated[Principal, Depends(require(Permission.USERS_READ))]
 ) -> dict[str, Any]:
     return await _member_of(request, admin, user_id, transitive=False)
 
 
-@router.get("/users/{user_id}/transitiveMemberOf")
+@router.get("/users/{user_id}/transitiveMemberOf", dependencies=[ODATA_QUERY_OPTIONS])
 async def transitive_member_of(
     request: Request, user_id: str, admin: Annotated[Principal, Depends(require(Permission.USERS_READ))]
 ) -> dict[str, Any]:
@@ -256,20 +275,20 @@ async def delete_group(
     return Response(status_code=204)
 
 
-@router.get("/groups/{group_id}/members")
+@router.get("/groups/{group_id}/members", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_members(
     request: Request, group_id: str, admin: Annotated[Principal, Depends(require(Permission.GROUPS_READ))]
 ) -> dict[str, Any]:
     rows = await _directory(request).members(admin.org_id, group_id)
-    return {"value": [directory_object(row) for row in rows]}
+    return _MEMBERS.response(request, [directory_object(row) for row in rows])
 
 
-@router.get("/groups/{group_id}/transitiveMembers")
+@router.get("/groups/{group_id}/transitiveMembers", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_transitive_members(
     request: Request, group_id: str, admin: Annotated[Principal, Depends(require(Permission.GROUPS_READ))]
 ) -> dict[str, Any]:
     rows = await _directory(request).transitive_members(admin.org_id, group_id)
-    return {"value": [directory_object(row) for row in rows]}
+    return _MEMBERS.response(request, [directory_object(row) for row in rows])
 
 
 class MemberReference(BaseModel):
@@ -327,12 +346,18 @@ async def create_provisioning_token(
     return _token(row) | {"secretText": secret, "scimEndpoint": f"{request.base_url}scim/v2"}
 
 
-@router.get("/directory/provisioningTokens")
+@router.get("/directory/provisioningTokens", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_provisioning_tokens(
     request: Request, admin: Annotated[Principal, Depends(require(Permission.USERS_WRITE))]
 ) -> dict[str, Any]:
     rows = await container(request).provisioning_tokens.list(admin.org_id)
-    return {"value": [_token(row) for row in rows]}
+    return _PROVISIONING_TOKENS.response(request, [_token(row) for row in rows])
+
+
+_PROVISIONING_TOKENS = GraphCollection(
+    "directory/provisioningTokens",
+    {"id": str, "displayName": str, "createdBy": str, "createdDateTime": datetime, "lastUsedDateTime": datetime},
+)
 
 
 @router.delete("/directory/provisioningTokens/{token_id}", status_code=204)

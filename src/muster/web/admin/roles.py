@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from muster.domain.errors import InvalidInput
 from muster.domain.rbac import Permission, Principal, grant_refusal, parse_permissions
 from muster.services.rbac_ports import RoleAssignmentRow, RoleDefinitionRow, ScopeTagRow
+from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
 from muster.web.admin.deps import DEVICE_MANAGEMENT, container, forbid, require
 
 router = APIRouter(prefix=DEVICE_MANAGEMENT, tags=["roles"])
@@ -85,9 +86,17 @@ def _must_hold(admin: Principal, permissions: tuple[str, ...] | list[str]) -> No
     forbid(f"you do not hold {', '.join(missing)} yourself, so you cannot grant it" if missing else None)
 
 
-@router.get("/roleDefinitions")
+_DEFINITIONS = GraphCollection(
+    "deviceManagement/roleDefinitions",
+    {"id": str, "displayName": str, "description": str, "isBuiltIn": bool, "isBuiltInRoleDefinition": bool},
+    ("roleScopeTagIds", "rolePermissions"),
+)
+
+
+@router.get("/roleDefinitions", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_definitions(request: Request, admin: Reader) -> dict[str, Any]:
-    return {"value": [graph_definition(r) for r in await container(request).roles.definitions(admin.org_id)]}
+    rows = await container(request).roles.definitions(admin.org_id)
+    return _DEFINITIONS.response(request, [graph_definition(r) for r in rows])
 
 
 @router.get("/roleDefinitions/{role_id}")
@@ -200,9 +209,17 @@ def _apply(body: RoleAssignmentBody, row: RoleAssignmentRow) -> RoleAssignmentRo
     )
 
 
-@router.get("/roleAssignments")
+_ASSIGNMENTS = GraphCollection(
+    "deviceManagement/roleAssignments",
+    {"id": str, "displayName": str, "description": str, "roleDefinitionId": str, "allScopeTags": bool},
+    ("members", "scopeMembers", "resourceScopes", "roleScopeTagIds"),
+)
+
+
+@router.get("/roleAssignments", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_assignments(request: Request, admin: Reader) -> dict[str, Any]:
-    return {"value": [graph_assignment(r) for r in await container(request).roles.assignments(admin.org_id)]}
+    rows = await container(request).roles.assignments(admin.org_id)
+    return _ASSIGNMENTS.response(request, [graph_assignment(r) for r in rows])
 
 
 @router.get("/roleAssignments/{assignment_id}")
@@ -267,11 +284,16 @@ def _tag_in_scope(admin: Principal, permission: Permission, tag_id: str) -> None
     forbid(None if scope.covers([tag_id]) else f"the scope tag is outside your scope for {permission.value}")
 
 
-@router.get("/roleScopeTags")
+_TAGS = GraphCollection(
+    "deviceManagement/roleScopeTags", {"id": str, "displayName": str, "description": str, "isBuiltIn": bool}
+)
+
+
+@router.get("/roleScopeTags", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_tags(request: Request, admin: Reader) -> dict[str, Any]:
     scope = admin.scope(Permission.ROLES_READ)
     rows = await container(request).roles.tags(admin.org_id)
-    return {"value": [graph_tag(r) for r in rows if scope.covers([r.id])]}
+    return _TAGS.response(request, [graph_tag(r) for r in rows if scope.covers([r.id])])
 
 
 @router.get("/roleScopeTags/{tag_id}")

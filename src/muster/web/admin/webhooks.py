@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from muster.domain.rbac import Permission, Principal
 from muster.services.webhooks import SubscriptionRequest
+from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
 from muster.web.admin.deps import DEVICE_MANAGEMENT, container, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/webhookSubscriptions", tags=["webhookSubscriptions"])
@@ -68,10 +69,24 @@ def graph_delivery(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("")
+_SUBSCRIPTIONS = GraphCollection(
+    "deviceManagement/webhookSubscriptions",
+    {
+        "id": str,
+        "notificationUrl": str,
+        "description": str,
+        "createdBy": str,
+        "createdDateTime": datetime,
+        "lastModifiedDateTime": datetime,
+    },
+    ("events",),
+)
+
+
+@router.get("", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_webhook_subscriptions(request: Request, admin: Reader) -> dict[str, Any]:
     rows = await container(request).webhook_subscriptions.all(admin.org_id)
-    return {"value": [graph_subscription(row) for row in rows]}
+    return _SUBSCRIPTIONS.response(request, [graph_subscription(row) for row in rows])
 
 
 @router.post("", status_code=201)
@@ -107,7 +122,25 @@ async def delete_webhook_subscription(request: Request, subscription_id: str, ad
     return Response(status_code=204)
 
 
-@router.get("/{subscription_id}/deliveries")
+_DELIVERIES = GraphCollection(
+    "deviceManagement/webhookSubscriptions('{subscription_id}')/deliveries",
+    {
+        "id": str,
+        "eventId": str,
+        "eventType": str,
+        "status": str,
+        "attempts": int,
+        "nextAttemptDateTime": datetime,
+        "lastStatusCode": int,
+        "lastError": str,
+        "createdDateTime": datetime,
+        "deliveredDateTime": datetime,
+    },
+    default_orderby="createdDateTime desc",
+)
+
+
+@router.get("/{subscription_id}/deliveries", dependencies=[ODATA_QUERY_OPTIONS])
 async def list_webhook_deliveries(request: Request, subscription_id: str, admin: Reader) -> dict[str, Any]:
     rows = await container(request).webhook_subscriptions.deliveries(admin.org_id, subscription_id)
-    return {"value": [graph_delivery(row) for row in rows]}
+    return _DELIVERIES.response(request, [graph_delivery(row) for row in rows])
