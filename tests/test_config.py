@@ -10,7 +10,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from muster.app import build_container, load_profile_signer
+from muster.app import build_container
+from muster.app.loaders import load_profile_signer
 from muster.config import ConfigurationError, Settings, load_settings
 from muster.pki.ca import CertificateAuthority
 from muster.pki.certs import certificate_pem, generate_rsa_key, private_key_pem

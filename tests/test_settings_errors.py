@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from muster.app import load_master_key
+from muster.app.loaders import load_master_key
 from muster.cli.main import app
 from muster.config import ConfigurationError, Settings, load_settings
 

@@ -31,8 +31,8 @@ async def test_link_upload_and_list(tmp_path: Path) -> None:
         result = await muster_cli(env, "ade", "upload", token_id, str(token_file), "--apple-id", "it@example.com")
         assert result.exit_code == 0, result.output
         await muster.container.ade_sync.wait_idle()
-        result = await muster_cli(env, "ade", "devices", token_id, "--json")
+        result = await muster_cli(env, "ade", "imported-devices", "list", token_id, "--json")
         assert result.exit_code == 0, result.output
         assert sorted(d["serialNumber"] for d in json.loads(result.output)) == sorted(serials)
-        result = await muster_cli(env, "ade", "tokens", "--json")
+        result = await muster_cli(env, "ade", "list", "--json")
         assert json.loads(result.output)[0]["syncedDeviceCount"] == 12

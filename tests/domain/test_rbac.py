@@ -23,7 +23,8 @@ from muster.domain.rbac import (
 tag_ids = st.frozensets(st.sampled_from(["0", "1", "2", "3", "4"]), max_size=5)
 scopes = st.builds(Scope, everything=st.booleans(), tag_ids=tag_ids)
 permission_sets = st.frozensets(st.sampled_from(list(Permission)), max_size=8)
-grants = st.builds(Grant, permissions=permission_sets, scope=scopes)
+group_ids = st.frozensets(st.sampled_from(["g1", "g2", "g3", "g4"]), max_size=4)
+grants = st.builds(Grant, permissions=permission_sets, scope=scopes, scope_group_ids=group_ids)
 principals = st.builds(
     Principal,
     id=st.just("p"),
@@ -56,6 +57,64 @@ def test_the_scope_of_a_permission_is_the_union_of_the_grants_holding_it(
     assert admin.can(permission) == bool(holding)
     assert scope.everything == any(g.scope.everything for g in holding)
     assert scope.tag_ids == frozenset().union(*(g.scope.tag_ids for g in holding))
+
+
+@given(grants, tag_ids, group_ids)
+def test_an_assignment_reaches_objects_in_its_tags_and_its_scope_groups(
+    grant: Grant, tags: frozenset[str], groups: frozenset[str]
+) -> None:
+    """Intune: scope tags decide what the admin sees, scope groups whom it manages; no scope groups: everyone."""
+    in_groups = not grant.scope_group_ids or bool(grant.scope_group_ids & groups)
+    assert grant.reaches(tags, groups) == (grant.scope.covers(tags) and in_groups)
+
+
+@given(principals, st.sampled_from(list(Permission)), tag_ids, group_ids)
+def test_one_assignment_must_match_both_the_tags_and_the_groups(
+    admin: Principal, permission: Permission, tags: frozenset[str], groups: frozenset[str]
+) -> None:
+    """Tags from one assignment and groups from another do not combine."""
+    single = any(
+        permission in g.permissions
+        and g.scope.covers(tags)
+        and (not g.scope_group_ids or not g.scope_group_ids.isdisjoint(groups))
+        for g in admin.grants
+    )
+    assert admin.reaches(permission, tags, groups) == single
+    if admin.reaches(permission, tags, groups):
+        assert admin.scope(permission).covers(tags)  # groups only ever narrow what the tags allow
+
+
+@given(principals, st.sampled_from(list(Permission)), tag_ids, group_ids, group_ids)
+def test_memberships_matter_only_when_needs_scope_groups_says_so(
+    admin: Principal, permission: Permission, tags: frozenset[str], groups: frozenset[str], more: frozenset[str]
+) -> None:
+    assert admin.reaches(permission, tags, groups) <= admin.reaches(permission, tags, groups | more)  # monotone
+    if not admin.needs_scope_groups(permission, tags):
+        assert admin.reaches(permission, tags, groups) == admin.reaches(permission, tags, frozenset())
+    if not any(g.scope_group_ids for g in admin.grants):
+        by_tags = admin.can(permission) and admin.scope(permission).covers(tags)
+        assert admin.reaches(permission, tags, groups) == by_tags
+
+
+def test_a_group_scoped_assignment_does_not_borrow_tags_from_another() -> None:
+    wipe = frozenset({Permission.REMOTE_TASKS_WIPE})
+    admin = Principal(
+        "p",
+        "user",
+        "help desk",
+        "org",
+        (
+            Grant(wipe, Scope(tag_ids=frozenset({"A"})), frozenset({"G"})),
+            Grant(wipe, Scope(tag_ids=frozenset({"B"}))),
+        ),
+    )
+    assert admin.reaches(Permission.REMOTE_TASKS_WIPE, ["A"], frozenset({"G"}))
+    assert not admin.reaches(Permission.REMOTE_TASKS_WIPE, ["A"], frozenset({"H"}))
+    assert admin.reaches(Permission.REMOTE_TASKS_WIPE, ["B"], frozenset())
+    assert admin.reaches(Permission.REMOTE_TASKS_WIPE, ["A", "B"], frozenset())  # through the tag-B assignment
+    assert admin.needs_scope_groups(Permission.REMOTE_TASKS_WIPE, ["A"])
+    assert not admin.needs_scope_groups(Permission.REMOTE_TASKS_WIPE, ["A", "B"])
+    assert not admin.needs_scope_groups(Permission.REMOTE_TASKS_WIPE, ["C"])
 
 
 @given(principals, permission_sets, st.one_of(st.none(), tag_ids))

@@ -37,8 +37,8 @@ async def test_users_and_groups_from_the_command_line(tmp_path: Path) -> None:
         dynamic_id = result.output.strip()
         result = await muster_cli(env, "groups", "create", "Staff")
         staff_id = result.output.strip()
-        assert (await muster_cli(env, "groups", "add-member", staff_id, ada_id)).exit_code == 0
-        refused = await muster_cli(env, "groups", "add-member", dynamic_id, ada_id)
+        assert (await muster_cli(env, "groups", "members", "add", staff_id, ada_id)).exit_code == 0
+        refused = await muster_cli(env, "groups", "members", "add", dynamic_id, ada_id)
         assert refused.exit_code == 1 and "dynamic membership" in refused.output
 
         result = await muster_cli(env, "users", "show", "ada@example.com", "--json")
@@ -46,7 +46,7 @@ async def test_users_and_groups_from_the_command_line(tmp_path: Path) -> None:
         result = await muster_cli(env, "groups", "show", dynamic_id)
         assert "rule: user.department" in result.output and ada_id in result.output
 
-        assert (await muster_cli(env, "groups", "remove-member", staff_id, ada_id)).exit_code == 0
+        assert (await muster_cli(env, "groups", "members", "remove", staff_id, ada_id)).exit_code == 0
         assert (await muster_cli(env, "users", "disable", "ada@example.com")).exit_code == 0
         result = await muster_cli(env, "users", "list", "--json")
         assert {u["userPrincipalName"]: u["accountEnabled"] for u in json.loads(result.output)} == {

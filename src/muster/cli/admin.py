@@ -1,96 +1,47 @@
-"""Admin commands over the HTTP API (the CLI is just another API client; see `muster.cli.api`)."""
+"""`muster push-certificate`, `muster consents` and `muster profiles`: what Apple enrollment needs first."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from muster.cli.ade import ade
-from muster.cli.api import DM, call, collection, show
+from muster.cli.api import DM, call, show_one
 
-devices = typer.Typer(help="Managed devices.", no_args_is_help=True)
 push = typer.Typer(help="The Apple MDM push certificate.", no_args_is_help=True)
+consents = typer.Typer(
+    help="Consents to share data with Apple (needed before the push certificate or ADE).", no_args_is_help=True
+)
 profiles = typer.Typer(help="Apple enrollment profiles.", no_args_is_help=True)
+PUSH_CERTIFICATE = f"{DM}/applePushNotificationCertificate"
+CONSENT_IDS = "appleMDMPushCertificate or appleEnrollmentProgram"
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(ade, name="ade")
-    app.add_typer(devices, name="devices")
     app.add_typer(push, name="push-certificate")
+    app.add_typer(consents, name="consents")
     app.add_typer(profiles, name="profiles")
 
 
-@devices.command("list")
-def list_devices(
-    filter: str = typer.Option(None, "--filter", help="OData $filter, e.g. \"operatingSystem eq 'iOS'\""),
-    top: int = typer.Option(100, help="Page size."),
-    all_pages: bool = typer.Option(False, "--all", help="Follow @odata.nextLink to the end."),
-    as_json: bool = typer.Option(False, "--json"),
+@consents.command("show")
+def show_consent(
+    consent_id: str = typer.Argument(..., help=CONSENT_IDS), as_json: bool = typer.Option(False, "--json")
 ) -> None:
-    """List managed devices."""
-    params: dict[str, Any] = {"$top": top}
-    if filter:
-        params["$filter"] = filter
-    path = f"{DM}/managedDevices"
-    rows = collection(path, params) if all_pages else call("GET", path, params=params).json()["value"]
-    show(
-        rows,
-        as_json,
-        [
-            "id",
-            "deviceName",
-            "operatingSystem",
-            "osVersion",
-            "serialNumber",
-            "managementState",
-            "userPrincipalName",
-            "lastSyncDateTime",
-        ],
-    )
+    """A consent: its terms, and whether and by whom it was granted."""
+    show_one(call("GET", f"{DM}/dataSharingConsents/{consent_id}").json(), as_json)
 
 
-@devices.command("show")
-def show_device(device_id: str, as_json: bool = typer.Option(True, "--json/--no-json")) -> None:
-    """Show one device with its hardware information."""
-    show(call("GET", f"{DM}/managedDevices/{device_id}").json(), as_json)
-
-
-@devices.command("commands")
-def device_commands(device_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The commands sent to a device and their results."""
-    rows = collection(f"{DM}/managedDevices/{device_id}/commands")
-    show(
-        rows,
-        as_json,
-        ["commandUuid", "requestType", "action", "status", "createdDateTime", "completedDateTime"],
-    )
-
-
-@devices.command("action")
-def device_action(
-    action: str = typer.Argument(
-        ...,
-        help="retire, wipe, remoteLock, rebootNow, shutDown, syncDevice, "
-        "setDeviceName, resetPasscode, enableLostMode, disableLostMode",
-    ),
-    device_ids: list[str] = typer.Argument(..., help="One or more device ids."),
-    parameter: list[str] = typer.Option([], "--param", "-p", help="key=value, e.g. -p deviceName=Kiosk-1"),
-) -> None:
-    """Run a device action on one or many devices."""
-    parameters = dict(p.split("=", 1) for p in parameter)
-    body = {"actionName": action, "deviceIds": device_ids, **parameters}
-    result = call("POST", f"{DM}/managedDevices/executeAction", json=body).json()
-    typer.echo(f"queued for {len(result['successfulDeviceIds'])} device(s)")
-    for failure in result["failures"]:
-        typer.secho(f"  {failure['deviceId']}: {failure['reason']}", fg="yellow")
+@consents.command("grant")
+def grant_consent(consent_id: str = typer.Argument(..., help=CONSENT_IDS)) -> None:
+    """Consent to sharing user and device information with Apple (read the terms with `show` first)."""
+    granted = call("POST", f"{DM}/dataSharingConsents/{consent_id}/consentToDataSharing").json()
+    typer.echo(f"{granted['serviceDisplayName']}: consent granted by {granted['grantedByUpn']}")
 
 
 @push.command("show")
-def push_show() -> None:
-    """The active push certificate, its topic and expiry."""
-    show(call("GET", f"{DM}/applePushNotificationCertificate").json(), True)
+def push_show(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The push certificate: topic, Apple Account, expiry (or that none is uploaded yet)."""
+    show_one(call("GET", PUSH_CERTIFICATE).json(), as_json)
 
 
 @push.command("csr")
@@ -105,9 +56,7 @@ def push_csr(
             typer.secho(f"{consent['consentText']}\nRe-run with --agree to consent.", err=True, fg="yellow")
             raise typer.Exit(1)
         call("POST", f"{DM}/dataSharingConsents/appleMDMPushCertificate/consentToDataSharing")
-    csr = call(
-        "GET", f"{DM}/applePushNotificationCertificate/downloadApplePushNotificationCertificateSigningRequest"
-    ).json()
+    csr = call("GET", f"{PUSH_CERTIFICATE}/downloadApplePushNotificationCertificateSigningRequest").json()
     output.write_text(csr["value"])
     typer.echo(
         f"wrote {output}: have it signed, upload it at https://identity.apple.com/pushcert, then run "
@@ -122,7 +71,21 @@ def push_upload(
 ) -> None:
     """Upload the certificate Apple issued."""
     body = {"certificate": certificate.read_text(), "appleIdentifier": apple_id}
-    show(call("PATCH", f"{DM}/applePushNotificationCertificate", json=body).json(), True)
+    show_one(call("PATCH", PUSH_CERTIFICATE, json=body).json(), as_json=True)
+
+
+@push.command("delete")
+def push_delete(
+    yes: bool = typer.Option(False, "--yes", help="Confirm: enrolled devices can no longer be reached."),
+) -> None:
+    """Delete the push certificate: no device can be reached until a new one is uploaded."""
+    if not yes:
+        typer.secho(
+            "Without a push certificate no enrolled device can be reached: re-run with --yes.", err=True, fg="red"
+        )
+        raise typer.Exit(1)
+    call("DELETE", PUSH_CERTIFICATE)
+    typer.echo("push certificate deleted")
 
 
 @profiles.command("export")

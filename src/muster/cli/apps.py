@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from muster.cli.api import call, collection, show
+from muster.cli.api import call, collection, reveal_secret, show, show_one
 
 apps = typer.Typer(help="API clients that sign in with client credentials.", no_args_is_help=True)
 APPLICATIONS = "/graph/beta/applications"
@@ -22,6 +22,20 @@ def list_apps(as_json: bool = typer.Option(False, "--json")) -> None:
     value = collection(APPLICATIONS)
     rows = [{**a, "secrets": len(a["passwordCredentials"]), "certificates": len(a["keyCredentials"])} for a in value]
     show(rows, as_json, ["id", "appId", "displayName", "secrets", "certificates"])
+
+
+@apps.command("show")
+def show_app(application_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One API client and its credentials (secrets themselves are never shown again)."""
+    application = call("GET", f"{APPLICATIONS}/{application_id}").json()
+    if as_json:
+        show_one(application, True)
+        return
+    typer.echo(f"{application['displayName']}  id {application['id']}  appId (client_id) {application['appId']}")
+    rows = [
+        {**c, "kind": "secret", "name": c["displayName"] or c["hint"]} for c in application["passwordCredentials"]
+    ] + [{**c, "kind": "certificate", "name": c["customKeyIdentifier"]} for c in application["keyCredentials"]]
+    show(rows, False, ["keyId", "kind", "name", "startDateTime", "endDateTime"])
 
 
 @apps.command("create")
@@ -41,13 +55,15 @@ def add_password(
     """Add a client secret; it is shown once (or written to --output) and cannot be read back."""
     credential = {"displayName": display_name, "endDateTime": end}
     added = call("POST", f"{APPLICATIONS}/{application_id}/addPassword", json={"passwordCredential": credential}).json()
-    if output is not None:
-        output.touch(mode=0o600)
-        output.write_text(added["secretText"] + "\n")
-        typer.echo(f"Secret {added['keyId']} written to {output} (expires {added['endDateTime']}).")
-    else:
-        typer.echo(f"Secret {added['keyId']} (expires {added['endDateTime']}), shown only now:")
-        typer.echo(added["secretText"])
+    typer.echo(f"Secret {added['keyId']} added (expires {added['endDateTime']}).")
+    reveal_secret("client secret", added["secretText"], output)
+
+
+@apps.command("remove-password")
+def remove_password(application_id: str, key_id: str) -> None:
+    """Remove a client secret: tokens can no longer be obtained with it."""
+    call("POST", f"{APPLICATIONS}/{application_id}/removePassword", json={"keyId": key_id})
+    typer.echo(f"Removed secret {key_id}.")
 
 
 @apps.command("add-key")
@@ -63,6 +79,13 @@ def add_key(application_id: str, certificate: Path, display_name: str = typer.Op
     }
     added = call("POST", f"{APPLICATIONS}/{application_id}/addKey", json=body).json()
     typer.echo(f"Certificate {added['customKeyIdentifier']} registered as key {added['keyId']}.")
+
+
+@apps.command("remove-key")
+def remove_key(application_id: str, key_id: str) -> None:
+    """Remove a certificate credential: assertions it signs are refused from now on."""
+    call("POST", f"{APPLICATIONS}/{application_id}/removeKey", json={"keyId": key_id})
+    typer.echo(f"Removed certificate {key_id}.")
 
 
 @apps.command("delete")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from muster.cli.api import DM, call, collection, show
+from muster.cli.api import DM, call, collection, patch, present, reveal_secret, show, show_one
 
 audit = typer.Typer(help="The audit log (who changed what, and refused requests).", no_args_is_help=True)
 webhooks = typer.Typer(help="Signed webhook subscriptions and their deliveries.", no_args_is_help=True)
 _AGE = re.compile(r"(\d+)([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+SUBSCRIPTIONS = f"{DM}/webhookSubscriptions"
+_EVENTS_HELP = "deviceEnrolled, deviceCheckedOut, commandCompleted"
+_SECRET_FILE_HELP = "Write the signing secret to this file (mode 0600) instead of showing it."
 
 
 def register(app: typer.Typer) -> None:
@@ -76,23 +80,58 @@ def list_events(
     show(events if as_json else [_flat(e) for e in events], as_json, columns)
 
 
+@audit.command("show")
+def show_event(event_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One audit event: actor, activity, the resources changed with their before/after (secrets redacted)."""
+    show_one(call("GET", f"{DM}/auditEvents/{event_id}").json(), as_json)
+
+
 @webhooks.command("create")
 def create_subscription(
     url: str = typer.Argument(..., help="The receiver's https URL."),
-    event: list[str] = typer.Option(..., "--event", "-e", help="deviceEnrolled, deviceCheckedOut, commandCompleted"),
+    event: list[str] = typer.Option(..., "--event", "-e", help=_EVENTS_HELP),
     description: str = typer.Option(None, help="What the subscription is for."),
+    output: Path = typer.Option(None, "-o", "--output", help=_SECRET_FILE_HELP),
 ) -> None:
     """Subscribe a receiver; prints the signing secret, which is shown only this once."""
     body = {"notificationUrl": url, "events": event, "description": description}
-    created = call("POST", f"{DM}/webhookSubscriptions", json=body).json()
+    created = call("POST", SUBSCRIPTIONS, json=body).json()
     typer.echo(f"id:     {created['id']}")
-    typer.echo(f"secret: {created['secret']}  (store it now: it is not shown again)")
+    reveal_secret("webhook signing secret", created["secret"], output)
+
+
+@webhooks.command("show")
+def show_subscription(subscription_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One subscription (its signing secret is never shown again)."""
+    show_one(call("GET", f"{SUBSCRIPTIONS}/{subscription_id}").json(), as_json)
+
+
+@webhooks.command("update")
+def update_subscription(
+    subscription_id: str,
+    url: str = typer.Option(None, "--url", help="A new https receiver URL."),
+    event: list[str] = typer.Option([], "--event", "-e", help=f"Replaces the events: {_EVENTS_HELP}"),
+    description: str = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change a subscription's receiver, events or description (the signing secret stays)."""
+    body = present(notificationUrl=url, events=event or None, description=description)
+    show_one(patch(f"{SUBSCRIPTIONS}/{subscription_id}", body).json(), as_json)
+
+
+@webhooks.command("rotate-secret")
+def rotate_secret(
+    subscription_id: str, output: Path = typer.Option(None, "-o", "--output", help=_SECRET_FILE_HELP)
+) -> None:
+    """Replace the signing secret; deliveries are signed with the new one from now on."""
+    rotated = call("POST", f"{SUBSCRIPTIONS}/{subscription_id}/rotateSecret").json()
+    reveal_secret("webhook signing secret", rotated["secret"], output)
 
 
 @webhooks.command("list")
 def list_subscriptions(as_json: bool = typer.Option(False, "--json")) -> None:
     """Webhook subscriptions."""
-    rows = collection(f"{DM}/webhookSubscriptions")
+    rows = collection(SUBSCRIPTIONS)
     for row in rows:
         row["eventList"] = ",".join(row["events"])
     show(rows, as_json, ["id", "notificationUrl", "eventList", "description", "createdDateTime"])
@@ -101,7 +140,7 @@ def list_subscriptions(as_json: bool = typer.Option(False, "--json")) -> None:
 @webhooks.command("deliveries")
 def list_deliveries(subscription_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """A subscription's recent deliveries: status, attempts, last error."""
-    rows = collection(f"{DM}/webhookSubscriptions/{subscription_id}/deliveries")
+    rows = collection(f"{SUBSCRIPTIONS}/{subscription_id}/deliveries")
     columns = ["eventType", "status", "attempts", "lastStatusCode", "lastError", "createdDateTime"]
     show(rows, as_json, columns)
 
@@ -109,5 +148,5 @@ def list_deliveries(subscription_id: str, as_json: bool = typer.Option(False, "-
 @webhooks.command("delete")
 def delete_subscription(subscription_id: str) -> None:
     """Delete a subscription and its pending deliveries."""
-    call("DELETE", f"{DM}/webhookSubscriptions/{subscription_id}")
+    call("DELETE", f"{SUBSCRIPTIONS}/{subscription_id}")
     typer.echo(f"deleted {subscription_id}")

@@ -9,13 +9,16 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from muster.cli.api import call, collection, console, show
+from muster.cli.api import call, collection, console, patch, present, show, show_one
 
 GRAPH = "/graph/beta"
 UPLOAD_CHUNK = 64 * 1024
 
 users = typer.Typer(help="Directory users.", no_args_is_help=True)
 groups = typer.Typer(help="Directory groups (assigned or dynamic).", no_args_is_help=True)
+members = typer.Typer(help="A group's members.", no_args_is_help=True)
+groups.add_typer(members, name="members")
+_RULE_HELP = "Dynamic membership rule, e.g. 'device.deviceCategory -eq \"HR\"'"
 
 
 def register(app: typer.Typer) -> None:
@@ -49,11 +52,7 @@ def show_user(
     """One user and the groups it is in."""
     found = call("GET", f"{GRAPH}/users/{user}").json()
     found["memberOf"] = [g["displayName"] for g in collection(f"{GRAPH}/users/{found['id']}/memberOf")]
-    if as_json:
-        show(found, True)
-        return
-    for name, value in found.items():
-        typer.echo(f"{name}: {value}")
+    show_one(found, as_json)
 
 
 @users.command("create")
@@ -77,6 +76,59 @@ def create_user(
         "jobTitle": job_title,
     }
     typer.echo(call("POST", f"{GRAPH}/users", json={k: v for k, v in body.items() if v is not None}).json()["id"])
+
+
+@users.command("update")
+def update_user(
+    user: str = typer.Argument(..., help="Id or userPrincipalName."),
+    user_principal_name: str = typer.Option(None, "--upn", help="A new userPrincipalName."),
+    display_name: str = typer.Option(None),
+    given_name: str = typer.Option(None),
+    surname: str = typer.Option(None),
+    mail: str = typer.Option(None),
+    department: str = typer.Option(None),
+    job_title: str = typer.Option(None),
+    enabled: bool = typer.Option(None, "--enabled/--disabled", help="Whether the account may sign in and enroll."),
+) -> None:
+    """Change some of a user's properties (the others stay as they are)."""
+    body = present(
+        userPrincipalName=user_principal_name,
+        displayName=display_name,
+        givenName=given_name,
+        surname=surname,
+        mail=mail,
+        department=department,
+        jobTitle=job_title,
+        accountEnabled=enabled,
+    )
+    patch(f"{GRAPH}/users/{user}", body)
+    typer.echo(f"{user} updated")
+
+
+@users.command("delete")
+def delete_user(user: str = typer.Argument(..., help="Id or userPrincipalName.")) -> None:
+    """Delete a user (to keep its history and devices' link, disable it instead)."""
+    call("DELETE", f"{GRAPH}/users/{user}")
+    typer.echo(f"{user} deleted")
+
+
+@users.command("set-password")
+def set_password(
+    user: str = typer.Argument(..., help="Id or userPrincipalName."),
+    password_file: Path = typer.Option(
+        None, "--password-file", exists=True, dir_okay=False, help="Read the password from this file (else: prompt)."
+    ),
+    require_totp: bool = typer.Option(False, "--require-totp", help="Also require an authenticator code (TOTP)."),
+    reset_totp: bool = typer.Option(False, "--reset-totp", help="Forget the enrolled authenticator."),
+) -> None:
+    """Set the user's local sign-in password (never shown or logged), and whether TOTP is required."""
+    if password_file is not None:
+        password = password_file.read_text().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    body = {"newPassword": password, "requireTotp": require_totp, "resetTotp": reset_totp}
+    call("POST", f"{GRAPH}/users/{user}/setPassword", json=body)
+    typer.echo(f"password set for {user}")
 
 
 @users.command("disable")
@@ -139,7 +191,7 @@ def show_group(group_id: str, as_json: bool = typer.Option(False, "--json")) -> 
 def create_group(
     display_name: str,
     description: str = typer.Option(None),
-    rule: str = typer.Option(None, help="Dynamic membership rule, e.g. 'device.deviceCategory -eq \"HR\"'"),
+    rule: str = typer.Option(None, help=_RULE_HELP),
 ) -> None:
     """Create an assigned group, or a dynamic one with --rule; prints its id."""
     body: dict[str, Any] = {"displayName": display_name, "description": description}
@@ -148,7 +200,49 @@ def create_group(
     typer.echo(call("POST", f"{GRAPH}/groups", json=body).json()["id"])
 
 
-@groups.command("add-member")
+@groups.command("update")
+def update_group(
+    group_id: str,
+    display_name: str = typer.Option(None, "--name", help="A new display name."),
+    description: str = typer.Option(None),
+    rule: str = typer.Option(None, help=_RULE_HELP + "; makes the group dynamic."),
+    assigned: bool = typer.Option(False, "--assigned", help="Make the group assigned (drops its rule)."),
+) -> None:
+    """Rename a group, change its description, or switch it between a dynamic rule and assigned members."""
+    if rule and assigned:
+        typer.secho("Give --rule or --assigned, not both.", err=True, fg="red")
+        raise typer.Exit(2)
+    body: dict[str, Any] = present(displayName=display_name, description=description)
+    if rule:
+        body |= {"groupTypes": ["DynamicMembership"], "membershipRule": rule}
+    if assigned:
+        body |= {"groupTypes": [], "membershipRule": None}
+    patch(f"{GRAPH}/groups/{group_id}", body)
+    typer.echo(f"{group_id} updated")
+
+
+@groups.command("delete")
+def delete_group(group_id: str) -> None:
+    """Delete a group (role assignments and policies that target it stop applying)."""
+    call("DELETE", f"{GRAPH}/groups/{group_id}")
+    typer.echo(f"{group_id} deleted")
+
+
+@members.command("list")
+def list_members(
+    group_id: str,
+    transitive: bool = typer.Option(False, "--transitive", help="Include the members of nested groups."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A group's members (users, devices, groups)."""
+    rows = collection(f"{GRAPH}/groups/{group_id}/{'transitiveMembers' if transitive else 'members'}")
+    for row in rows:
+        row["type"] = row["@odata.type"].rsplit(".", 1)[-1]
+        row["name"] = row.get("userPrincipalName") or row.get("displayName") or ""
+    show(rows, as_json, ["id", "type", "name"])
+
+
+@members.command("add")
 def add_member(group_id: str, member_id: str = typer.Argument(..., help="A user, device or group id.")) -> None:
     """Add a member to an assigned group."""
     reference = {"@odata.id": f"https://graph.microsoft.com/beta/directoryObjects/{member_id}"}
@@ -156,7 +250,7 @@ def add_member(group_id: str, member_id: str = typer.Argument(..., help="A user,
     typer.echo(f"{member_id} added")
 
 
-@groups.command("remove-member")
+@members.command("remove")
 def remove_member(group_id: str, member_id: str) -> None:
     """Remove a member from an assigned group."""
     call("DELETE", f"{GRAPH}/groups/{group_id}/members/{member_id}/$ref")

@@ -7,12 +7,14 @@ import asyncio
 import typer
 
 from muster import __version__
-from muster.cli import admin, apps, audit, directory, doctor, login, roles, sim
+from muster.cli import ade, admin, apps, audit, devices, directory, doctor, identity, login, raw, roles, sim
 from muster.config import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(help="Muster: self-hosted device enrollment and management.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
+ade.register(app)
+devices.register(app)
 admin.register(app)
 sim.register(app)
 login.register(app)
@@ -21,6 +23,8 @@ doctor.register(app)
 roles.register(app)
 audit.register(app)
 directory.register(app)
+identity.register(app)
+raw.register(app)
 
 
 def _settings() -> Settings:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from muster.cli.api import DM, call, collection, show
+from muster.cli.api import DM, call, collection, patch, present, show, show_one
 
 roles = typer.Typer(help="Roles, role assignments and scope tags (Intune RBAC).", no_args_is_help=True)
 tags = typer.Typer(help="Scope tags.", no_args_is_help=True)
+assignments = typer.Typer(help="Role assignments; with no command, lists them.")
 roles.add_typer(tags, name="tags")
+roles.add_typer(assignments, name="assignments")
+_PERMISSION_HELP = "e.g. Microsoft.Intune_ManagedDevices_Read"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +48,7 @@ def show_role(role_id: str, as_json: bool = typer.Option(False, "--json")) -> No
 @roles.command("create")
 def create_role(
     name: str,
-    permission: list[str] = typer.Option(..., "--permission", "-p", help="e.g. Microsoft.Intune_ManagedDevices_Read"),
+    permission: list[str] = typer.Option(..., "--permission", "-p", help=_PERMISSION_HELP),
     description: str = typer.Option(None, help="What the role is for."),
 ) -> None:
     """Create a custom role from permissions (you can only grant permissions you hold)."""
@@ -53,6 +58,30 @@ def create_role(
         "rolePermissions": [{"resourceActions": [{"allowedResourceActions": permission}]}],
     }
     typer.echo(call("POST", f"{DM}/roleDefinitions", json=body).json()["id"])
+
+
+@roles.command("update")
+def update_role(
+    role_id: str,
+    name: str = typer.Option(None, "--name", help="A new display name."),
+    description: str = typer.Option(None, help="What the role is for."),
+    permission: list[str] = typer.Option(
+        [], "--permission", "-p", help=f"Replaces all permissions; {_PERMISSION_HELP}"
+    ),
+) -> None:
+    """Change a custom role (built-in roles cannot change)."""
+    body: dict[str, Any] = present(displayName=name, description=description)
+    if permission:
+        body["rolePermissions"] = [{"resourceActions": [{"allowedResourceActions": permission}]}]
+    patch(f"{DM}/roleDefinitions/{role_id}", body)
+    typer.echo(f"updated role {role_id}")
+
+
+@roles.command("delete")
+def delete_role(role_id: str) -> None:
+    """Delete a custom role that no assignment uses."""
+    call("DELETE", f"{DM}/roleDefinitions/{role_id}")
+    typer.echo(f"deleted role {role_id}")
 
 
 @roles.command("assign")
@@ -80,20 +109,74 @@ def assign_role(
     typer.echo(call("POST", f"{DM}/roleAssignments", json=body).json()["id"])
 
 
-@roles.command("assignments")
-def list_assignments(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Role assignments: who holds which role over which scope tags."""
-    rows = collection(f"{DM}/roleAssignments")
+def _assignment_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["scopeTags"] = "all" if row["allScopeTags"] else ",".join(row["roleScopeTagIds"])
         row["memberIds"] = ",".join(row["members"])
-    show(rows, as_json, ["id", "displayName", "roleDefinitionId", "memberIds", "scopeTags"])
+    return rows
+
+
+_ASSIGNMENT_COLUMNS = ["id", "displayName", "roleDefinitionId", "memberIds", "scopeTags"]
+
+
+@assignments.command("list")
+def list_assignments(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Role assignments: who holds which role over which scope tags."""
+    show(_assignment_rows(collection(f"{DM}/roleAssignments")), as_json, _ASSIGNMENT_COLUMNS)
+
+
+@assignments.callback(invoke_without_command=True)
+def assignments_default(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Role assignments (`muster roles assignments` alone lists them, as `list` does)."""
+    if ctx.invoked_subcommand is None:
+        list_assignments(as_json)
+
+
+@assignments.command("show")
+def show_assignment(assignment_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One role assignment."""
+    show_one(call("GET", f"{DM}/roleAssignments/{assignment_id}").json(), as_json)
+
+
+@assignments.command("update")
+def update_assignment(
+    assignment_id: str,
+    name: str = typer.Option(None, "--name", help="A new display name."),
+    member: list[str] = typer.Option([], "--member", "-m", help="Replaces the members: user, group or API client ids."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Replaces the scope tags."),
+    all_tags: bool = typer.Option(False, "--all-tags", help="Over every scope tag."),
+    scope_group: list[str] = typer.Option([], "--scope-group", help="Replaces the scope groups."),
+) -> None:
+    """Change an assignment's name, members, scope tags or scope groups (you can grant only what you hold)."""
+    if all_tags and tag:
+        typer.secho("Give --tag or --all-tags, not both.", err=True, fg="red")
+        raise typer.Exit(2)
+    body: dict[str, Any] = present(displayName=name)
+    body |= {"members": member} if member else {}
+    body |= {"scopeMembers": scope_group} if scope_group else {}
+    body |= {"roleScopeTagIds": tag, "allScopeTags": False} if tag else {}
+    body |= {"allScopeTags": True} if all_tags else {}
+    patch(f"{DM}/roleAssignments/{assignment_id}", body)
+    typer.echo(f"updated assignment {assignment_id}")
+
+
+@assignments.command("delete")
+def delete_assignment(assignment_id: str) -> None:
+    """Delete a role assignment: its members lose the role at once."""
+    call("DELETE", f"{DM}/roleAssignments/{assignment_id}")
+    typer.echo(f"deleted assignment {assignment_id}")
 
 
 @tags.command("list")
 def list_tags(as_json: bool = typer.Option(False, "--json")) -> None:
     """Scope tags."""
     show(collection(f"{DM}/roleScopeTags"), as_json, ["id", "displayName", "isBuiltIn", "description"])
+
+
+@tags.command("show")
+def show_tag(tag_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One scope tag."""
+    show_one(call("GET", f"{DM}/roleScopeTags/{tag_id}").json(), as_json)
 
 
 @tags.command("create")
@@ -103,8 +186,23 @@ def create_tag(name: str, description: str = typer.Option(None)) -> None:
     typer.echo(call("POST", f"{DM}/roleScopeTags", json=body).json()["id"])
 
 
+@tags.command("update")
+def update_tag(
+    tag_id: str,
+    name: str = typer.Option(None, "--name", help="A new display name."),
+    description: str = typer.Option(None),
+) -> None:
+    """Rename a scope tag or change its description."""
+    body = present(displayName=name, description=description)
+    patch(f"{DM}/roleScopeTags/{tag_id}", body)
+    typer.echo(f"updated scope tag {tag_id}")
+
+
 @tags.command("delete")
 def delete_tag(tag_id: str) -> None:
     """Delete a scope tag that no object or role assignment uses."""
     call("DELETE", f"{DM}/roleScopeTags/{tag_id}")
     typer.echo(f"deleted scope tag {tag_id}")
+
+
+assignments.command("create", help="Assign a role to members over scope tags (as `muster roles assign`).")(assign_role)

@@ -147,11 +147,21 @@ class TaggedObject(StrEnum):
 
 @dataclass(frozen=True)
 class Grant:
-    """One role assignment as it applies to a principal: its permissions over its scope."""
+    """One role assignment as it applies to a principal: its permissions over its scope tags and scope groups.
+
+    Scope tags decide which objects the admin sees; scope groups (Intune "Scope (Groups)") which users and devices
+    it may manage. No scope groups: every user and device.
+    """
 
     permissions: frozenset[Permission]
     scope: Scope
     scope_group_ids: frozenset[str] = frozenset()
+
+    def reaches(self, object_tag_ids: Iterable[str], object_group_ids: frozenset[str]) -> bool:
+        """Whether this one assignment lets its permissions act on an object with these tags and group memberships
+        (a device's: its own groups and its primary user's, nested groups included)."""
+        in_groups = not self.scope_group_ids or not self.scope_group_ids.isdisjoint(object_group_ids)
+        return in_groups and self.scope.covers(object_tag_ids)
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,19 @@ class Principal:
             if permission in grant.permissions:
                 scope = scope | grant.scope
         return scope
+
+    def reaches(self, permission: Permission, object_tag_ids: Iterable[str], object_group_ids: frozenset[str]) -> bool:
+        """Whether the principal may use `permission` on an object: ONE assignment holding it must match both the
+        object's tags and its groups (tags from one assignment and groups from another do not combine)."""
+        tags = object_tags(object_tag_ids)
+        return any(permission in g.permissions and g.reaches(tags, object_group_ids) for g in self.grants)
+
+    def needs_scope_groups(self, permission: Permission, object_tag_ids: Iterable[str]) -> bool:
+        """Whether the object's group memberships can change `reaches` (so they are worth looking up): some
+        assignment holding `permission` covers the object's tags, and each one that does has scope groups."""
+        tags = object_tags(object_tag_ids)
+        covering = [g for g in self.grants if permission in g.permissions and g.scope.covers(tags)]
+        return bool(covering) and all(g.scope_group_ids for g in covering)
 
 
 def parse_permissions(values: Iterable[str]) -> frozenset[Permission]:

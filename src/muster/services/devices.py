@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from muster.domain.clock import Clock
 from muster.domain.devices import PENDING_STATE, DeviceAction, ManagementState, action_allowed
 from muster.domain.errors import InvalidInput, NotAllowed, NotFound
+from muster.domain.rbac import Permission, Principal
 from muster.pki.secretbox import SecretBox
 from muster.protocols.apple import commands as apple
 from muster.protocols.apple.checkin import EnrollmentKind
@@ -23,6 +24,10 @@ from muster.services.mdm import UNLOCK_PURPOSE
 from muster.services.queueing import CommandQueue, inventory_commands
 
 MAX_BULK_DEVICES = 100_000
+OUTSIDE_SCOPE_GROUPS = (
+    "the device is outside the scope groups of your role assignments for {permission}: neither it nor its primary"
+    " user is a member of a scope group of an assignment that grants it over the device's scope tags"
+)
 
 
 @dataclass
@@ -52,6 +57,15 @@ class DeviceStore(Protocol):
 
     async def set_states(self, device_ids: Sequence[str], state: ManagementState, now: datetime) -> None: ...
 
+    async def tags_of(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each device's scope tags (none: no such device)."""
+        ...
+
+    async def scope_group_memberships(self, org_id: str, device_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """For each existing device, every group (nested groups included) that it or its primary user, the directory
+        user whose UPN is the device's `userPrincipalName`, belongs to."""
+        ...
+
 
 class DeviceActions:
     def __init__(
@@ -70,6 +84,22 @@ class DeviceActions:
         self._audit = audit
         self._clock = clock
         self._profile_identifier = profile_identifier
+
+    async def outside_scope_groups(
+        self, admin: Principal, permission: Permission, device_ids: Sequence[str]
+    ) -> set[str]:
+        """The devices among these, already within the admin's scope tags for `permission`, that no single
+        assignment holding it reaches: each one covering the device's tags has scope groups, and neither the
+        device nor its primary user is in any of them. Memberships are looked up only for such devices."""
+        if not any(permission in g.permissions and g.scope_group_ids for g in admin.grants):
+            return set()
+        tags = await self._store.tags_of(device_ids)
+        # A device without tags does not exist: the action itself says so.
+        doubtful = [d for d in dict.fromkeys(device_ids) if tags[d] and admin.needs_scope_groups(permission, tags[d])]
+        if not doubtful:
+            return set()
+        groups = await self._store.scope_group_memberships(admin.org_id, doubtful)
+        return {d for d in doubtful if not admin.reaches(permission, tags[d], groups.get(d, frozenset()))}
 
     async def perform(
         self, *, org_id: str, device_id: str, action: str, parameters: Mapping[str, Any], actor: str

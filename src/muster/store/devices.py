@@ -13,9 +13,10 @@ from muster.domain.devices import ManagementState
 from muster.domain.rbac import Scope, TaggedObject
 from muster.protocols.odata import QueryOptions
 from muster.services.devices import ActionTarget
+from muster.store.directory import groups_of_members
 from muster.store.odata import Field, count_query, page_query, split_page
-from muster.store.rbac import scope_clause
-from muster.store.tables import command_deliveries, commands, devices, enrollments
+from muster.store.rbac import SqlRbacStore, scope_clause
+from muster.store.tables import command_deliveries, commands, devices, enrollments, users
 
 d = devices.c
 
@@ -77,6 +78,7 @@ _COLUMNS = [
 class SqlDeviceStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._tags = SqlRbacStore(engine)
 
     async def page(
         self, org_id: str, options: QueryOptions, scope: Scope
@@ -159,6 +161,30 @@ class SqlDeviceStore:
                     for r in await conn.execute(query)
                 ]
         return found
+
+    async def tags_of(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
+        return await self._tags.tags_of(TaggedObject.MANAGED_DEVICE, device_ids)
+
+    async def scope_group_memberships(self, org_id: str, device_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        u = users.c
+        # lower() on both sides, by the database, as the directory compares UPNs
+        same_upn = and_(u.org_id == d.org_id, func.lower(u.user_principal_name) == func.lower(d.user_principal_name))
+        primary_users: dict[str, set[str]] = {}
+        async with self._engine.connect() as conn:
+            for start in range(0, len(device_ids), 5000):
+                query = (
+                    select(d.id, u.id.label("user_id"))
+                    .select_from(devices.outerjoin(users, same_upn))
+                    .where(d.org_id == org_id, d.id.in_(device_ids[start : start + 5000]))
+                )
+                for row in await conn.execute(query):
+                    primary_users.setdefault(row.id, set()).update([row.user_id] if row.user_id else [])
+            user_ids = sorted(set().union(*primary_users.values()))
+            groups = await groups_of_members(conn, org_id, [*primary_users, *user_ids])
+        return {
+            device_id: groups[device_id].union(*(groups[user_id] for user_id in found))
+            for device_id, found in primary_users.items()
+        }
 
     async def set_states(self, device_ids: Sequence[str], state: ManagementState, now: datetime) -> None:
         async with self._engine.begin() as conn:

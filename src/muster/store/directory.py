@@ -20,6 +20,7 @@ from muster.store.tables_directory import provisioning_tokens
 u, g, m, d = users.c, groups.c, group_members.c, devices.c
 USE_RECORDED_EVERY = timedelta(minutes=1)
 MAX_NESTING = 32  # levels of nested groups followed by transitive queries
+_CHUNK = 5000  # ids per IN (...) list
 
 USER_FIELDS: dict[str, Field] = {
     "id": Field(u.id, str),
@@ -166,20 +167,9 @@ class SqlDirectoryStore:
         return found
 
     async def group_ids_of(self, org_id: str, member_id: str, *, transitive: bool) -> frozenset[str]:
-        found: set[str] = set()
-        frontier = {member_id}
         async with self._engine.connect() as conn:
-            for _ in range(MAX_NESTING if transitive else 1):
-                query = (
-                    select(m.group_id)
-                    .select_from(group_members.join(groups, g.id == m.group_id))
-                    .where(m.member_id.in_(frontier), g.org_id == org_id)
-                )
-                frontier = {r.group_id for r in await conn.execute(query)} - found
-                if not frontier:
-                    break
-                found |= frontier
-        return frozenset(found)
+            found = await groups_of_members(conn, org_id, [member_id], levels=MAX_NESTING if transitive else 1)
+        return found[member_id]
 
     async def dynamic_groups(self, org_id: str | None) -> list[dict[str, Any]]:
         query = select(groups).where(g.membership_type == "dynamic").order_by(g.id)
@@ -207,6 +197,42 @@ class SqlDirectoryStore:
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return dict(row._mapping) if row else None
+
+
+async def groups_of_members(
+    conn: AsyncConnection, org_id: str, member_ids: Sequence[str], *, levels: int = MAX_NESTING
+) -> dict[str, frozenset[str]]:
+    """Every group of the organisation each member (user, device or group) is in, directly or through up to
+    `levels` of nested groups: one query per level (per 5,000 members) for all the members together."""
+    parents: dict[str, set[str]] = {}
+    frontier = set(member_ids)
+    for _ in range(levels):
+        found: dict[str, set[str]] = {member: set() for member in frontier}
+        ordered = sorted(frontier)
+        for start in range(0, len(ordered), _CHUNK):
+            query = (
+                select(m.member_id, m.group_id)
+                .select_from(group_members.join(groups, g.id == m.group_id))
+                .where(m.member_id.in_(ordered[start : start + _CHUNK]), g.org_id == org_id)
+            )
+            for row in await conn.execute(query):
+                found[row.member_id].add(row.group_id)
+        parents.update(found)
+        frontier = set().union(*found.values()) - parents.keys()
+        if not frontier:
+            break
+    return {member: _ancestors(member, parents) for member in member_ids}
+
+
+def _ancestors(member_id: str, parents: Mapping[str, set[str]]) -> frozenset[str]:
+    seen: set[str] = set()
+    pending = list(parents.get(member_id, ()))
+    while pending:
+        group_id = pending.pop()
+        if group_id not in seen:  # nesting may loop
+            seen.add(group_id)
+            pending += parents.get(group_id, ())
+    return frozenset(seen)
 
 
 async def _upsert(conn: AsyncConnection, table: Table, row: Mapping[str, Any]) -> None:

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from muster import __version__
-from muster.app import Container, background_jobs, build_container, webhook_delivery
+from muster.app import Container, build_container
+from muster.app.jobs import background_jobs, webhook_delivery
 from muster.config import Settings
 from muster.web import device, device_login, errors, oauth, ops, portal
 from muster.web.admin import (

@@ -1,7 +1,9 @@
 """Graph `managedDevices`: list/get with OData options, device actions, and command history.
 
 Every route sees only the devices within the admin's scope tags for the route's permission (device actions: the
-action's own permission, `ACTION_PERMISSION`); anything else is a 403.
+action's own permission, `ACTION_PERMISSION`); anything else is a 403. Routes that change a device or act on it
+also need an assignment granting that permission whose scope groups hold the device or its primary user (or that
+has no scope groups); reads are governed by scope tags alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from muster.domain.devices import DeviceAction
 from muster.domain.errors import InvalidInput, NotFound
 from muster.domain.rbac import ACTION_PERMISSION, Permission, Principal, TaggedObject
 from muster.protocols.odata import next_link, parse_query_options
+from muster.services.devices import OUTSIDE_SCOPE_GROUPS
 from muster.web.admin.deps import DEVICE_MANAGEMENT, container, ensure_in_scope, forbid, grantable_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/managedDevices", tags=["managedDevices"])
@@ -206,6 +209,7 @@ async def update_device(
 ) -> dict[str, Any]:
     """Set the device's scope tags (they must be within the admin's own scope)."""
     await _device(request, admin, device_id)
+    await _ensure_in_scope_groups(request, admin, Permission.MANAGED_DEVICES_UPDATE, device_id)
     tags = await grantable_tags(request, admin, Permission.MANAGED_DEVICES_UPDATE, body.roleScopeTagIds)
     await container(request).roles.set_object_tags(
         org_id=admin.org_id,
@@ -215,6 +219,12 @@ async def update_device(
         actor=admin.display_name,
     )
     return await _full_device(request, admin, device_id)
+
+
+async def _ensure_in_scope_groups(request: Request, admin: Principal, permission: Permission, device_id: str) -> None:
+    """403 unless an assignment granting `permission` over the device's tags also has it in its scope groups."""
+    outside = await container(request).device_actions.outside_scope_groups(admin, permission, [device_id])
+    forbid(OUTSIDE_SCOPE_GROUPS.format(permission=permission.value) if outside else None)
 
 
 def _action_permission(admin: Principal, action: str) -> Permission:
@@ -244,10 +254,14 @@ async def execute_action(
     """Graph's bulk action: one action for many devices; one command where the command is the same for all."""
     parameters = {k: v for k, v in (body.model_extra or {}).items()}
     c = container(request)
-    scope = admin.scope(_action_permission(admin, body.actionName.value))
+    permission = _action_permission(admin, body.actionName.value)
+    scope = admin.scope(permission)
     wanted = list(dict.fromkeys(body.deviceIds))
     allowed = set(wanted) if scope.everything else await c.roles.in_scope(TaggedObject.MANAGED_DEVICE, wanted, scope)
     refused = {d: OUT_OF_SCOPE_DEVICE for d in wanted if d not in allowed}
+    outside_groups = await c.device_actions.outside_scope_groups(admin, permission, [d for d in wanted if d in allowed])
+    refused |= dict.fromkeys(outside_groups, OUTSIDE_SCOPE_GROUPS.format(permission=permission.value))
+    allowed -= outside_groups
     queued: dict[str, str] = {}
     if allowed:
         outcome = await c.device_actions.perform_many(
@@ -278,6 +292,7 @@ async def device_action(
 ) -> ActionResult:
     permission = _action_permission(admin, action)
     await ensure_in_scope(request, admin, permission, TaggedObject.MANAGED_DEVICE, device_id)
+    await _ensure_in_scope_groups(request, admin, permission, device_id)
     command_uuid = await container(request).device_actions.perform(
         org_id=admin.org_id,
         device_id=device_id,

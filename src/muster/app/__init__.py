@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import socket
 import uuid
@@ -14,30 +13,31 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muster.clients.apns import ApnsClient
-from muster.clients.dep import DepClient
+from muster.app.loaders import (
+    ApnsSenders,
+    dep_api_factory,
+    load_device_authorities,
+    load_master_key,
+    load_profile_signer,
+    write_private,
+)
 from muster.clients.oidc import HttpOidcProviderApi
 from muster.clients.webhooks import HttpWebhookSender
-from muster.config import ConfigurationError, Settings
-from muster.domain.ade_sync import RELEASED_PURGE_AFTER
+from muster.config import Settings
 from muster.domain.clock import Clock, SystemClock
 from muster.domain.rbac import BuiltInRole, TokenVerifier
-from muster.jobs.runner import Job, JobRunner
 from muster.pki.certs import certificate_pem, private_key_pem
 from muster.pki.secretbox import SecretBox
-from muster.protocols.apple.dep_token import DepCredentials
 from muster.services.access import Authenticator
 from muster.services.access_tokens import AccessTokens
 from muster.services.ade_enrollment import WEB_ENROLL_PATH as ADE_WEB_ENROLL_PATH
 from muster.services.ade_enrollment import AdeEnrollment
-from muster.services.ade_ports import DepApi, DepApiFactory
 from muster.services.ade_profiles import AdeProfiles
 from muster.services.ade_sync import AdeSync
-from muster.services.ade_tokens import AdeTokens, warn_expiring_tokens
+from muster.services.ade_tokens import AdeTokens
 from muster.services.admins import Admins
 from muster.services.api_clients import ApiClients, FailureLimiter
 from muster.services.consents import Consents
@@ -55,12 +55,12 @@ from muster.services.inventory import InventoryRecorder
 from muster.services.local_accounts import LocalAccounts
 from muster.services.mdm import AppleMdm
 from muster.services.oidc_sign_in import OidcSignIn
-from muster.services.push import PushDispatcher, PushSender
+from muster.services.push import PushDispatcher
 from muster.services.push_certificates import PushCertificates
 from muster.services.queueing import CommandQueue
 from muster.services.roles import Roles
 from muster.services.scep import ScepService
-from muster.services.server_identity import ServerIdentity, load_or_create, read_signing_identity
+from muster.services.server_identity import ServerIdentity, load_or_create
 from muster.services.webhooks import WebhookDispatcher, WebhookEvents, WebhookSubscriptions
 from muster.store.ade_devices import SqlAdeDeviceStore
 from muster.store.ade_enrollment import SqlAdeEnrollmentStore
@@ -84,8 +84,6 @@ from muster.store.push_certificates import SqlPushCertificateStore
 from muster.store.rbac import SqlRbacStore
 from muster.store.tables import DEFAULT_ORG_ID, organizations
 from muster.store.webhooks import SqlWebhookStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,98 +134,6 @@ class Container:
         await self.apns.aclose()
         await self.webhook_sender.aclose()
         await self.engine.dispose()
-
-
-class ApnsSenders:
-    """One APNs client per active push certificate, replaced when the certificate changes."""
-
-    def __init__(self, push_certificates: PushCertificates, settings: Settings) -> None:
-        self._certificates = push_certificates
-        self._settings = settings
-        self._client: ApnsClient | None = None
-        self._certificate_id: str | None = None
-
-    async def __call__(self) -> PushSender | None:
-        active = await self._certificates.active()
-        if active is None:
-            return None
-        if self._client is None or self._certificate_id != active.certificate_id:
-            await self.aclose()
-            verify: str | bool = str(self._settings.apns_ca_file) if self._settings.apns_ca_file else True
-            self._client = ApnsClient(
-                base_url=self._settings.apns_url,
-                certificate_pem=active.certificate_pem,
-                key_pem=active.key_pem,
-                verify=verify,
-            )
-            self._certificate_id = active.certificate_id
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-
-def dep_api_factory(settings: Settings) -> DepApiFactory:
-    """One DEP client per use of a token's credentials, pointed at Apple (or the simulator in tests)."""
-
-    def open_client(credentials: DepCredentials) -> DepApi:
-        return DepClient(base_url=settings.dep_url, credentials=credentials)
-
-    return open_client
-
-
-def load_device_authorities(settings: Settings) -> list[x509.Certificate]:
-    """The CAs whose device certificates may sign ADE profile requests; none configured means no check."""
-    path = settings.apple_device_ca_file
-    if path is None:
-        return []
-    try:
-        return x509.load_pem_x509_certificates(path.read_bytes())
-    except (OSError, ValueError) as error:
-        raise ConfigurationError(f"MUSTER_APPLE_DEVICE_CA_FILE: {path}: {error}") from None
-
-
-def load_master_key(settings: Settings) -> bytes:
-    """The operator's key for secrets at rest; the embedded default generates one (with a warning)."""
-    if settings.master_key:
-        try:
-            return SecretBox.decode_key(settings.master_key)
-        except ValueError as error:
-            raise ConfigurationError(f"MUSTER_MASTER_KEY: {error}") from None
-    path = settings.master_key_file or settings.data_dir / "master.key"
-    if not path.exists():
-        if settings.master_key_file:
-            raise ConfigurationError(f"MUSTER_MASTER_KEY_FILE: {path} does not exist")
-        _write_private(path, SecretBox.generate_key().hex().encode())
-        log.warning("generated a master key at %s: back it up, secrets cannot be decrypted without it", path)
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except ValueError:
-        raise ConfigurationError(f"{path}: the master key file must hold 64 hexadecimal characters") from None
-
-
-def load_profile_signer(settings: Settings) -> tuple[bytes, bytes] | None:
-    """The operator's profile-signing identity (certificate PEM, key PEM), checked; None to use Muster's own."""
-    cert_file, key_file = settings.profile_signing_cert_file, settings.profile_signing_key_file
-    if cert_file is None or key_file is None:
-        return None
-    try:
-        pems = cert_file.read_bytes(), key_file.read_bytes()
-    except OSError as error:
-        raise ConfigurationError(f"profile signing identity: cannot read {error.filename}: {error.strerror}") from None
-    try:
-        read_signing_identity(*pems)
-    except ValueError as error:
-        raise ConfigurationError(f"profile signing identity ({cert_file}, {key_file}): {error}") from None
-    return pems
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_bytes(data)
 
 
 async def ensure_default_organization(engine: AsyncEngine, name: str, now: datetime) -> None:
@@ -456,7 +362,7 @@ async def prepare_server(settings: Settings) -> Path | None:
             org_id=DEFAULT_ORG_ID, name="initial administrator", role=BuiltInRole.INTUNE_ADMINISTRATOR
         )
         path = settings.data_dir / "admin-token"
-        _write_private(path, token.encode() + b"\n")
+        write_private(path, token.encode() + b"\n")
         return path
     finally:
         await container.aclose()
@@ -476,41 +382,5 @@ def _ensure_tls_files(container: Container, settings: Settings) -> None:
     host = urlsplit(settings.effective_public_url).hostname or "localhost"
     names = list(dict.fromkeys([host, "localhost", "127.0.0.1"]))
     certificate, key = container.identity.authority.issue_tls_server_certificate(names)
-    _write_private(key_path, private_key_pem(key))
-    _write_private(cert_path, certificate_pem(certificate) + certificate_pem(container.identity.authority.certificate))
-
-
-WEBHOOK_DELIVERY_RETENTION = timedelta(days=30)
-
-
-def webhook_delivery(container: Container) -> JobRunner:
-    """Webhook delivery on its own short tick, so a slow receiver never delays the other jobs."""
-    return JobRunner(
-        [Job("deliverWebhooks", container.webhooks.deliver_due)],
-        interval=container.settings.webhook_poll_seconds,
-    )
-
-
-def background_jobs(container: Container) -> JobRunner:
-    """The periodic work every server process does (each job is safe to run in several processes at once)."""
-    clock = container.clock
-    sync_store = SqlAdeSyncStore(container.engine)
-    audit_retention = timedelta(days=container.settings.audit_retention_days)
-    return JobRunner(
-        [
-            Job("adeSync", container.ade_sync.run_due),
-            Job("retryAdeProfileAssignments", container.ade_profiles.retry_failed),
-            Job(
-                "depTokenExpiryWarnings",
-                lambda: warn_expiring_tokens(SqlTokenStore(container.engine), container.audit, clock),
-            ),
-            Job("purgeReleasedAdeDevices", lambda: sync_store.purge_released(clock.now() - RELEASED_PURGE_AFTER)),
-            Job("purgeAuditEvents", lambda: container.audit_log.purge(clock.now() - audit_retention)),
-            Job(
-                "purgeWebhookDeliveries",
-                lambda: SqlWebhookStore(container.engine).purge_finished(clock.now() - WEBHOOK_DELIVERY_RETENTION),
-            ),
-            Job("refreshDynamicDeviceGroups", container.directory.refresh_device_groups),
-        ],
-        interval=container.settings.jobs_interval_seconds,
-    )
+    write_private(key_path, private_key_pem(key))
+    write_private(cert_path, certificate_pem(certificate) + certificate_pem(container.identity.authority.certificate))
