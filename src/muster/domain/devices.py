@@ -28,7 +28,12 @@ class DeviceAction(StrEnum):
     RESET_PASSCODE = "resetPasscode"
     ENABLE_LOST_MODE = "enableLostMode"
     DISABLE_LOST_MODE = "disableLostMode"
+    LOGOUT_SHARED_DEVICE_USER = "logoutSharedAppleDeviceActiveUser"
+    DELETE_SHARED_DEVICE_USER = "deleteUserFromSharedAppleDevice"
 
+
+# Shared iPad actions: refused on a device that has not reported itself a Shared iPad (IsMultiUser).
+SHARED_DEVICE_ACTIONS = frozenset({DeviceAction.LOGOUT_SHARED_DEVICE_USER, DeviceAction.DELETE_SHARED_DEVICE_USER})
 
 ACTIVE_STATES = frozenset({ManagementState.MANAGED, ManagementState.RETIRE_PENDING, ManagementState.WIPE_PENDING})
 

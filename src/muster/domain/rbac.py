@@ -32,6 +32,8 @@ class Permission(StrEnum):
     REMOTE_TASKS_SET_DEVICE_NAME = "Microsoft.Intune_RemoteTasks_SetDeviceName"
     REMOTE_TASKS_RESET_PASSCODE = "Microsoft.Intune_RemoteTasks_ResetPasscode"
     REMOTE_TASKS_LOST_MODE = "Microsoft.Intune_RemoteTasks_ManageLostMode"
+    REMOTE_TASKS_LOGOUT_SHARED_DEVICE_USER = "Microsoft.Intune_RemoteTasks_LogoutSharedAppleDeviceActiveUser"
+    REMOTE_TASKS_DELETE_SHARED_DEVICE_USER = "Microsoft.Intune_RemoteTasks_DeleteUserFromSharedAppleDevice"
     ENROLLMENT_PROGRAM_TOKEN_READ = "Microsoft.Intune_EnrollmentProgramToken_Read"
     ENROLLMENT_PROGRAM_TOKEN_CREATE = "Microsoft.Intune_EnrollmentProgramToken_Create"
     ENROLLMENT_PROGRAM_TOKEN_UPDATE = "Microsoft.Intune_EnrollmentProgramToken_Update"
@@ -68,6 +70,8 @@ ACTION_PERMISSION = {
     DeviceAction.RESET_PASSCODE: Permission.REMOTE_TASKS_RESET_PASSCODE,
     DeviceAction.ENABLE_LOST_MODE: Permission.REMOTE_TASKS_LOST_MODE,
     DeviceAction.DISABLE_LOST_MODE: Permission.REMOTE_TASKS_LOST_MODE,
+    DeviceAction.LOGOUT_SHARED_DEVICE_USER: Permission.REMOTE_TASKS_LOGOUT_SHARED_DEVICE_USER,
+    DeviceAction.DELETE_SHARED_DEVICE_USER: Permission.REMOTE_TASKS_DELETE_SHARED_DEVICE_USER,
 }
 
 READ_PERMISSIONS = frozenset(p for p in Permission if p.value.endswith("_Read"))

@@ -12,7 +12,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from muster.domain.clock import Clock
-from muster.domain.devices import PENDING_STATE, DeviceAction, ManagementState, action_allowed
+from muster.domain.devices import (
+    PENDING_STATE,
+    SHARED_DEVICE_ACTIONS,
+    DeviceAction,
+    ManagementState,
+    action_allowed,
+)
 from muster.domain.errors import InvalidInput, NotAllowed, NotFound
 from muster.domain.rbac import Permission, Principal
 from muster.pki.secretbox import SecretBox
@@ -24,6 +30,7 @@ from muster.services.mdm import UNLOCK_PURPOSE
 from muster.services.queueing import CommandQueue, inventory_commands
 
 MAX_BULK_DEVICES = 100_000
+MAX_USER_PRINCIPAL_NAME = 320
 OUTSIDE_SCOPE_GROUPS = (
     "the device is outside the scope groups of your role assignments for {permission}: neither it nor its primary"
     " user is a member of a scope group of an assignment that grants it over the device's scope tags"
@@ -50,6 +57,7 @@ class ActionTarget:
     operating_system: str | None
     is_supervised: bool | None
     unlock_token_encrypted: bytes | None
+    is_multi_user: bool | None = None  # a Shared iPad, as its DeviceInformation reported
 
 
 class DeviceStore(Protocol):
@@ -168,6 +176,19 @@ class DeviceActions:
     ) -> str:
         enrollment_ids = [t.enrollment_id for t in targets if t.enrollment_id]
         org_id = targets[0].org_id
+        if kind in SHARED_DEVICE_ACTIONS:
+            # The user list is refreshed after the change, so the admin sees what became of it.
+            command_uuid = await self._queue.enqueue(
+                self._command(kind, parameters, targets[0]),
+                org_id=org_id,
+                enrollment_ids=enrollment_ids,
+                created_by=actor,
+                action=kind.value,
+            )
+            await self._queue.enqueue(
+                apple.user_list(), org_id=org_id, enrollment_ids=enrollment_ids, created_by=actor, action=kind.value
+            )
+            return command_uuid
         if kind is DeviceAction.SYNC_DEVICE:
             # Intune's sync asks the device to check in; fresh inventory is what the admin expects to see.
             uuids = [
@@ -212,6 +233,16 @@ class DeviceActions:
                     )
                 case DeviceAction.DISABLE_LOST_MODE:
                     return apple.disable_lost_mode()
+                case DeviceAction.LOGOUT_SHARED_DEVICE_USER:
+                    return apple.log_out_user()
+                case DeviceAction.DELETE_SHARED_DEVICE_USER:
+                    force = p.get("forceDeletion", False)
+                    if not isinstance(force, bool):
+                        raise InvalidInput("forceDeletion must be true or false")
+                    user = _required(p, "userPrincipalName")
+                    if not isinstance(user, str) or len(user) > MAX_USER_PRINCIPAL_NAME:
+                        raise InvalidInput(f"userPrincipalName must be at most {MAX_USER_PRINCIPAL_NAME} characters")
+                    return apple.delete_user(user, force_deletion=force)
         except (ValueError, TypeError) as error:
             raise InvalidInput(str(error)) from None
         raise AssertionError(kind)
@@ -227,6 +258,8 @@ _REQUEST_TYPE = {
     DeviceAction.RESET_PASSCODE: "ClearPasscode",
     DeviceAction.ENABLE_LOST_MODE: "EnableLostMode",
     DeviceAction.DISABLE_LOST_MODE: "DisableLostMode",
+    DeviceAction.LOGOUT_SHARED_DEVICE_USER: "LogOutUser",
+    DeviceAction.DELETE_SHARED_DEVICE_USER: "DeleteUser",
 }
 # Apple accepts these on iPhone and iPad only when the device is supervised; Macs restart and shut down freely.
 _SUPERVISED_ONLY_ON_MOBILE = {
@@ -260,6 +293,8 @@ def _refusal(kind: DeviceAction, target: ActionTarget | None) -> str | None:
         return f"{kind.value} is available for iPhone and iPad only"
     if kind in _SUPERVISED_ONLY_ON_MOBILE and target.operating_system != "macOS" and target.is_supervised is False:
         return f"{kind.value} needs a supervised device"
+    if kind in SHARED_DEVICE_ACTIONS and not target.is_multi_user:
+        return f"{kind.value} is available on a Shared iPad only, and this device has not reported itself as one"
     if kind is DeviceAction.RESET_PASSCODE and target.unlock_token_encrypted is None:
         return "the device has not escrowed an unlock token, so its passcode cannot be cleared"
     return None

@@ -101,4 +101,7 @@ class InventoryRecorder:
             case "CertificateList":
                 certificates = parse.parse_certificate_list(result)
                 return {}, {"certificates": [parse.to_json(c) for c in certificates]}
+            case "UserList":
+                users = parse.parse_user_list(result)
+                return {}, {"sharedDeviceUsers": [parse.to_json(u) for u in users]}
         return {}, {}

@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 
+from muster.domain.ade_profiles import AdeProfileSettings, Platform
 from muster.domain.clock import Clock
 from muster.domain.commands import STATUS_FROM_REPORT
 from muster.pki.secretbox import SecretBox
@@ -22,10 +23,11 @@ from muster.protocols.apple import plist
 from muster.protocols.apple.checkin import EnrollmentIdentity
 from muster.protocols.apple.results import CommandReport, CommandStatus, decode_report
 from muster.services import metrics
+from muster.services.ade_profile_settings import settings_from_graph
 from muster.services.device_auth import DeviceAuthenticator, DeviceCertificate, DeviceRequestRejected
 from muster.services.events import EventPublisher, EventType
 from muster.services.inventory import InventoryRecorder
-from muster.services.ports import AuthenticateRecord, MdmStore, ResultRecord, TokenUpdateRecord
+from muster.services.ports import AuthenticateRecord, MdmStore, ResultRecord, TokenUpdateOutcome, TokenUpdateRecord
 from muster.services.queueing import CommandQueue
 
 BOOTSTRAP_PURPOSE = "bootstrap-token"
@@ -173,6 +175,7 @@ class AppleMdm:
                 enrollment_id=identity.id,
                 kind=identity.kind,
                 device_name=outcome.requested_name,
+                ade_profile=_ade_profile(outcome),
                 release_setup_assistant=message.awaiting_configuration,
             )
             await self._events.publish(
@@ -271,3 +274,10 @@ def _authenticate_fields(message: wire.Authenticate) -> dict[str, str]:
         "meid": message.meid,
     }
     return {key: value for key, value in fields.items() if value}
+
+
+def _ade_profile(outcome: TokenUpdateOutcome) -> AdeProfileSettings | None:
+    """The ADE profile the device enrolled with (validated when it was saved), if it enrolled through ADE."""
+    if outcome.ade_profile_platform is None or outcome.ade_profile_settings is None:
+        return None
+    return settings_from_graph(outcome.ade_profile_settings, platform=Platform(outcome.ade_profile_platform))

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from muster.domain.ade_profiles import AdeProfileSettings
 from muster.domain.clock import Clock
 from muster.protocols.apple import commands as apple
 from muster.protocols.apple.checkin import EnrollmentKind
@@ -25,6 +26,16 @@ def inventory_commands(kind: EnrollmentKind) -> list[dict[str, Any]]:
         apple.profile_list(managed_only=user_enrollment),
         apple.certificate_list(managed_only=user_enrollment),
     ]
+
+
+def shared_device_configuration(profile: AdeProfileSettings) -> dict[str, Any]:
+    """The Settings command that applies an ADE profile's Shared iPad options (003:4930-4955)."""
+    return apple.settings_shared_device_configuration(
+        resident_users=profile.shared_ipad_maximum_user_count,
+        temporary_session_only=profile.force_temporary_session,
+        temporary_session_timeout=profile.temporary_session_timeout_in_seconds,
+        user_session_timeout=profile.user_session_timeout_in_seconds,
+    )
 
 
 class CommandQueue:
@@ -59,12 +70,17 @@ class CommandQueue:
         kind: EnrollmentKind,
         device_name: str | None,
         release_setup_assistant: bool,
+        ade_profile: AdeProfileSettings | None = None,
     ) -> None:
-        """What a newly enrolled device gets: inventory, its name (ADE template), and, when it waits in Setup
-        Assistant for its final configuration, `DeviceConfigured` last, after everything else."""
+        """What a newly enrolled device gets: inventory, its name (ADE template), its Shared iPad configuration
+        (ADE profile) with the list of its users, and, when it waits in Setup Assistant for its final
+        configuration, `DeviceConfigured` last, after everything else."""
         setup = inventory_commands(kind)
         if device_name:
             setup.append(apple.settings_device_name(device_name))
+        if ade_profile is not None and ade_profile.enable_shared_ipad:
+            setup.append(shared_device_configuration(ade_profile))
+            setup.append(apple.user_list())
         if release_setup_assistant:
             setup.append(apple.device_configured())
         await self._enqueue(setup, org_id=org_id, enrollment_ids=[enrollment_id], created_by=SYSTEM_ACTOR)

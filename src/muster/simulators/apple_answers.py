@@ -55,6 +55,26 @@ class DeviceFacts:
         ]
     )
     lost_mode: bool = False
+    multi_user: bool = False  # a Shared iPad (the ADE profile's is_multi_user)
+    # A Shared iPad's resident users: Managed Apple IDs, the first one signed in.
+    users: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {
+                "UserName": "ana@example.com",
+                "IsLoggedIn": True,
+                "HasDataToSync": False,
+                "DataQuota": 8 * 10**9,
+                "DataUsed": 1_250_000_000,
+            },
+            {
+                "UserName": "bo@example.com",
+                "IsLoggedIn": False,
+                "HasDataToSync": True,
+                "DataQuota": 8 * 10**9,
+                "DataUsed": 310_000_000,
+            },
+        ]
+    )
 
     def query_responses(self, queries: list[str]) -> dict[str, Any]:
         known: dict[str, Any] = {
@@ -70,7 +90,7 @@ class DeviceFacts:
             "AvailableDeviceCapacity": round(self.model.capacity_gb * 0.61, 2),
             "BatteryLevel": 0.87,
             "IsSupervised": self.supervised,
-            "IsMultiUser": False,
+            "IsMultiUser": self.multi_user,
             "IsActivationLockEnabled": False,
             "IsMDMLostModeEnabled": self.lost_mode,
             "WiFiMAC": self.wifi_mac,

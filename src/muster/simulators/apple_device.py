@@ -56,6 +56,7 @@ class VirtualAppleDevice:
     push_magic: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
     unlock_token: bytes = field(default_factory=lambda: os.urandom(48))
     supervised: bool = False
+    shared_ipad: bool = False
 
     def __post_init__(self) -> None:
         self.profile: InstalledEnrollmentProfile | None = None
@@ -69,6 +70,7 @@ class VirtualAppleDevice:
             if self.model.product_name.startswith("iPhone")
             else None,
             supervised=self.supervised,
+            multi_user=self.shared_ipad,
             wifi_mac=":".join(f"{b:02x}" for b in os.urandom(6)),
         )
         self.enrolled = False
@@ -76,6 +78,7 @@ class VirtualAppleDevice:
         self.awaiting_configuration = False  # held in Setup Assistant until DeviceConfigured
         self.passcode_cleared = False
         self.locked = False
+        self.shared_configuration: dict[str, Any] | None = None  # the last SharedDeviceConfiguration item
         self.handled: list[tuple[str, str, str]] = []  # (CommandUUID, RequestType, Status sent)
         self._identity = EnrollmentIdentity(self.udid, None, EnrollmentKind.DEVICE)
         self._poll_lock = asyncio.Lock()
@@ -280,6 +283,10 @@ class VirtualAppleDevice:
                 for item in command.get("Settings", []):
                     if item.get("Item") == "DeviceName":
                         self.facts.device_name = item["DeviceName"]
+                    elif item.get("Item") == "SharedDeviceConfiguration":
+                        if not self.shared_ipad:
+                            return _error(12070, "The device is not a Shared iPad.")
+                        self.shared_configuration = dict(item)
                 return (
                     ok,
                     {"Settings": [{"Item": i.get("Item"), "Status": "Acknowledged"} for i in command["Settings"]]},
@@ -298,6 +305,16 @@ class VirtualAppleDevice:
                     return _error(12081, "The device is not supervised.")
                 self.facts.lost_mode = request_type == "EnableLostMode"
                 return ok, {}, None
+            case "UserList" | "LogOutUser" | "DeleteUser" if not self.shared_ipad:
+                return _error(12070, "The device is not a Shared iPad.")
+            case "UserList":
+                return ok, {"Users": [dict(user) for user in self.facts.users]}, None
+            case "LogOutUser":
+                for user in self.facts.users:
+                    user["IsLoggedIn"] = False
+                return ok, {}, None
+            case "DeleteUser":
+                return self._delete_user(command)
             case "DeviceConfigured":
                 self.awaiting_configuration = False
                 return ok, {}, None
@@ -315,6 +332,19 @@ class VirtualAppleDevice:
             ):
                 return ok, {}, None
         return CommandStatus.COMMAND_FORMAT_ERROR, {}, None
+
+    def _delete_user(self, command: dict[str, Any]) -> tuple[CommandStatus, dict[str, Any], Any]:
+        """As a Shared iPad does: the signed-in user cannot be deleted, nor, without ForceDeletion, one whose data
+        is still syncing to iCloud."""
+        user = next((u for u in self.facts.users if u["UserName"] == command.get("UserName")), None)
+        if user is None:
+            return _error(12071, "The user does not exist on this device.")
+        if user["IsLoggedIn"]:
+            return _error(12072, "The user is logged in.")
+        if user["HasDataToSync"] and not command.get("ForceDeletion"):
+            return _error(12073, "The user has data to sync.")
+        self.facts.users.remove(user)
+        return CommandStatus.ACKNOWLEDGED, {}, None
 
     async def _erase(self) -> None:
         self.erased = True

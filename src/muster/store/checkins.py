@@ -25,6 +25,7 @@ from muster.store.fit import fit
 from muster.store.rbac import inherited_device_tags, insert_tags
 from muster.store.tables import (
     ade_devices,
+    ade_profiles,
     checkin_messages,
     command_deliveries,
     device_certificates,
@@ -198,15 +199,26 @@ class SqlCheckinStore:
                         last_sync_at=record.now,
                     )
                 )
-            requested_name = None
+            intent = None
             if newly_enrolled and record.enrollment_request_id:
-                query = select(enrollment_requests.c.device_name).where(
-                    enrollment_requests.c.id == record.enrollment_request_id
+                # The name the ADE template gave, and the device's ADE profile (its Shared iPad settings).
+                query = (
+                    select(enrollment_requests.c.device_name, ade_profiles.c.platform, ade_profiles.c.settings)
+                    .select_from(
+                        enrollment_requests.outerjoin(
+                            ade_devices, ade_devices.c.id == enrollment_requests.c.ade_device_id
+                        ).outerjoin(ade_profiles, ade_profiles.c.id == ade_devices.c.profile_id)
+                    )
+                    .where(enrollment_requests.c.id == record.enrollment_request_id)
                 )
-                requested_name = (await conn.execute(query)).scalar()
+                intent = (await conn.execute(query)).first()
             await self._save_raw(conn, record.enrollment_id, "TokenUpdate", record.raw, record.now)
         return TokenUpdateOutcome(
-            device_id=str(device_id), newly_enrolled=newly_enrolled, requested_name=requested_name
+            device_id=str(device_id),
+            newly_enrolled=newly_enrolled,
+            requested_name=intent.device_name if intent else None,
+            ade_profile_platform=intent.platform if intent else None,
+            ade_profile_settings=intent.settings if intent else None,
         )
 
     async def check_out(self, *, enrollment_id: str, raw: bytes, now: datetime) -> None:

@@ -140,6 +140,7 @@ class SqlDeviceStore:
                         d.management_state,
                         d.operating_system,
                         d.is_supervised,
+                        d.inventory[("deviceInformation", "is_multi_user")].as_boolean().label("is_multi_user"),
                         e.id.label("enrollment_id"),
                         e.kind,
                         e.unlock_token_encrypted,
@@ -157,6 +158,7 @@ class SqlDeviceStore:
                         r.operating_system,
                         r.is_supervised,
                         r.unlock_token_encrypted,
+                        r.is_multi_user,
                     )
                     for r in await conn.execute(query)
                 ]

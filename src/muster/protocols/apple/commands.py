@@ -110,6 +110,7 @@ OBLITERATION_BEHAVIORS = frozenset({"Default", "DoNotObliterate", "ObliterateWit
 MANAGEMENT_FLAGS = frozenset({1, 4, 5})
 PURCHASE_METHODS = frozenset({0, 1})
 MAX_ATTESTATION_NONCE_BYTES = 32
+MIN_SESSION_TIMEOUT = 30  # seconds; Shared iPad session timeouts below this are refused
 _RETURN_TO_SERVICE_DATA_KEYS = ("WiFiProfileData", "MDMProfileData")
 
 
@@ -335,6 +336,53 @@ def clear_passcode(unlock_token: bytes) -> dict[str, Any]:
 def settings_device_name(name: str) -> dict[str, Any]:
     """Settings with one DeviceName item (supervised devices)."""
     return _command("Settings", Settings=[{"Item": "DeviceName", "DeviceName": _text("name", name)}])
+
+
+def _seconds(name: str, value: object) -> int:
+    """A Shared iPad session timeout: 0 removes it, otherwise at least 30 seconds (settings.yaml)."""
+    if isinstance(value, bool) or not isinstance(value, int) or (value != 0 and value < MIN_SESSION_TIMEOUT):
+        raise ValueError(f"{name} must be 0 (no timeout) or at least {MIN_SESSION_TIMEOUT} seconds")
+    return value
+
+
+def settings_shared_device_configuration(
+    *,
+    resident_users: int | None = None,
+    temporary_session_only: bool = False,
+    temporary_session_timeout: int | None = None,
+    user_session_timeout: int | None = None,
+) -> dict[str, Any]:
+    """Settings with one SharedDeviceConfiguration item (Shared iPad, iPadOS 13.4; the timeouts and
+    TemporarySessionOnly 14.5). ResidentUsers of None or 0 is left out: the iPad decides from its storage."""
+    if resident_users is not None and (isinstance(resident_users, bool) or not isinstance(resident_users, int)):
+        raise ValueError("resident_users must be an integer")
+    item = {
+        "Item": "SharedDeviceConfiguration",
+        "ResidentUsers": resident_users or None,
+        "TemporarySessionOnly": _flag("temporary_session_only", temporary_session_only),
+        "TemporarySessionTimeout": _maybe(_seconds, "temporary_session_timeout", temporary_session_timeout),
+        "UserSessionTimeout": _maybe(_seconds, "user_session_timeout", user_session_timeout),
+    }
+    return _command("Settings", Settings=[{key: value for key, value in item.items() if value is not None}])
+
+
+def user_list() -> dict[str, Any]:
+    """UserList: the users a Shared iPad (or a Mac) holds."""
+    return _command("UserList")
+
+
+def log_out_user() -> dict[str, Any]:
+    """LogOutUser: ends the active user's session on a Shared iPad."""
+    return _command("LogOutUser")
+
+
+def delete_user(user_name: str, *, force_deletion: bool = False) -> dict[str, Any]:
+    """DeleteUser; without ForceDeletion the device refuses a user whose data is still syncing."""
+    return _command(
+        "DeleteUser",
+        UserName=_text("user_name", user_name),
+        ForceDeletion=_only_if_true("force_deletion", force_deletion),
+    )
 
 
 def device_configured() -> dict[str, Any]:

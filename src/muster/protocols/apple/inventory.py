@@ -322,6 +322,32 @@ def parse_profile_list(result: Mapping[str, Any]) -> list[InstalledProfile]:
 
 
 @dataclass(frozen=True)
+class SharedDeviceUser:
+    """One UserList entry of a Shared iPad (entries without UserName are skipped); quotas in bytes."""
+
+    user_name: str
+    is_logged_in: bool
+    has_data_to_sync: bool
+    data_quota: int | None = None
+    data_used: int | None = None
+
+
+def parse_user_list(result: Mapping[str, Any]) -> list[SharedDeviceUser]:
+    """Read a UserList result."""
+    return [
+        SharedDeviceUser(
+            user_name=name,
+            is_logged_in=bool(_bool(item, "IsLoggedIn")),
+            has_data_to_sync=bool(_bool(item, "HasDataToSync")),
+            data_quota=_int(item, "DataQuota"),
+            data_used=_int(item, "DataUsed"),
+        )
+        for item in _section(result, "Users", list)
+        if isinstance(item, dict) and (name := _str(item, "UserName"))
+    ]
+
+
+@dataclass(frozen=True)
 class InstalledCertificate:
     """One CertificateList entry; `not_after` is None when the DER does not parse."""
 

@@ -133,7 +133,18 @@ async def _full_device(request: Request, admin: Principal, device_id: str) -> di
         "isEncrypted": row["is_encrypted"],
         "osBuildNumber": row["build_version"],
         "batteryLevelPercentage": info.get("battery_level"),
+        "isSharedDevice": info.get("is_multi_user"),
     }
+    if "sharedDeviceUsers" in row["inventory"]:  # a Shared iPad's last UserList
+        device["sharedDeviceCachedUsers"] = [
+            {
+                "userPrincipalName": u["user_name"],
+                "dataToSync": u["has_data_to_sync"],
+                "dataQuota": u["data_quota"],
+                "dataUsed": u["data_used"],
+            }
+            for u in row["inventory"]["sharedDeviceUsers"]
+        ]
     return device
 
 
