@@ -44,11 +44,11 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from tests.harness import DM, PG_URL, RunningMuster, fresh_postgres_database, running_muster
 
 from bench.common import emit, environment, rounded, run
-from muster.domain.rbac import BuiltInRole, Scope, TaggedObject
+from muster.domain.rbac import BuiltInRole, Scope
 from muster.protocols.odata import parse_query_options
 from muster.store.devices import DEVICE_FIELDS
 from muster.store.odata import page_query
-from muster.store.rbac import scope_clause
+from muster.store.scope_tags import scope_clause
 from muster.store.tables import DEFAULT_ORG_ID, devices
 
 TARGET_P95_MS = 50.0
@@ -64,7 +64,8 @@ SYNC_WINDOW = timedelta(days=30)
 SEED_DEVICES = """
 INSERT INTO devices (id, org_id, udid, serial_number, device_name, operating_system, os_version, build_version,
     model, model_name, product_name, is_supervised, is_encrypted, total_storage_bytes, free_storage_bytes,
-    owner_type, enrollment_type, management_state, user_principal_name, enrolled_at, last_sync_at, inventory)
+    owner_type, enrollment_type, management_state, user_principal_name, enrolled_at, last_sync_at, inventory,
+    scope_tag_ids)
 SELECT md5('id' || i)::uuid::text, $1, upper(md5('udid' || i)), serial, os || '-' || right(serial, 6), os,
     CASE os WHEN 'macOS' THEN (14 + i % 2) || '.' || (i % 7) ELSE (17 + i % 2) || '.' || (i % 6) END,
     upper(substr(md5('build' || (i % 40)), 1, 6)),
@@ -80,14 +81,13 @@ SELECT md5('id' || i)::uuid::text, $1, upper(md5('udid' || i)), serial, os || '-
     $2::timestamptz - (i % 700) * interval '1 day',
     $2::timestamptz - ((('x' || substr(md5('sync' || i), 1, 8))::bit(32)::bigint & 2147483647) % $3)
         * interval '1 second',
-    '{}'
+    '{}', jsonb_build_array($6::text)
 FROM (
     SELECT i, upper(substr(md5('serial' || i), 1, 12)) AS serial,
         CASE WHEN i % 20 < 11 THEN 'iOS' WHEN i % 20 < 15 THEN 'iPadOS' ELSE 'macOS' END AS os
     FROM generate_series($4::bigint, $5::bigint) AS i
 ) AS seed
 """
-TAG_DEVICES = "INSERT INTO scope_tag_links (object_type, object_id, tag_id) SELECT $1, id, $2 FROM devices ORDER BY id"
 Query = Callable[[random.Random, datetime], dict[str, str]]
 
 
@@ -127,8 +127,9 @@ async def seed(url: str, count: int, now: datetime) -> float:
         chunk = 250_000
         for first in range(1, count + 1, chunk):
             last = min(first + chunk - 1, count)
-            await connection.execute(SEED_DEVICES, DEFAULT_ORG_ID, now, int(SYNC_WINDOW.total_seconds()), first, last)
-        await connection.execute(TAG_DEVICES, TaggedObject.MANAGED_DEVICE.value, BENCH_TAG)
+            await connection.execute(
+                SEED_DEVICES, DEFAULT_ORG_ID, now, int(SYNC_WINDOW.total_seconds()), first, last, BENCH_TAG
+            )
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
@@ -139,9 +140,7 @@ async def explain(url: str, params: dict[str, str], scope: Scope) -> dict[str, A
     """The indexes PostgreSQL uses for the first page of this query (the SQL the device store runs) and its
     median execution time in the database, which the machine's load disturbs less than the page's wall time."""
     options = parse_query_options(params | {"$top": str(PAGE)})
-    base = select(devices.c.id).where(
-        devices.c.org_id == DEFAULT_ORG_ID, scope_clause(TaggedObject.MANAGED_DEVICE, devices.c.id, scope)
-    )
+    base = select(devices.c.id).where(devices.c.org_id == DEFAULT_ORG_ID, scope_clause(devices.c.scope_tag_ids, scope))
     compiled = page_query(base, fields=DEVICE_FIELDS, options=options, id_column=devices.c.id).compile(
         dialect=postgresql_asyncpg.dialect(), compile_kwargs={"render_postcompile": True}
     )

@@ -26,6 +26,8 @@ RUNS: list[tuple[str, list[str]]] = [
     ("bench.fanout", ["--devices", "100000"]),
     ("bench.ade_sync", ["--devices", "200000", "--abm-process"]),
     ("bench.device_list", ["--devices", "1000000"]),
+    ("bench.corporate_identifiers", ["--identifiers", "1000000"]),
+    ("bench.enrollment_decision", ["--devices", "1000000"]),
 ]
 QUICK = {"2000": "100", "300": "50", "200": "40", "100000": "5000", "200000": "2000", "1000000": "20000"}
 

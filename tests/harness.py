@@ -26,6 +26,7 @@ from uvicorn.importer import import_from_string
 
 from muster.app import Container, build_container, prepare_server, tls_paths
 from muster.config import Settings
+from muster.domain.clock import Clock
 from muster.pki.ca import CertificateAuthority
 from muster.pki.certs import certificate_pem, private_key_pem
 from muster.pki.secretbox import SecretBox
@@ -139,12 +140,13 @@ async def running_muster(
     apple: FakeApple | None = None,
     app_factory: str = DEFAULT_APP_FACTORY,
     server_processes: int = 0,
+    clock: Clock | None = None,
     **overrides: object,
 ) -> AsyncIterator[RunningMuster]:
     """Muster on 127.0.0.1 over TLS. `app_factory` names a callable shaped like `create_app` (a benchmark adds
     routes with it). With `server_processes` > 0 the app is served by that many uvicorn worker processes, as
     `muster serve` does, instead of in this event loop; `container` is then this process's own container on the
-    same database, for direct work (its pusher is not the server's)."""
+    same database, for direct work (its pusher is not the server's). `clock` is the in-loop server's clock."""
     port = free_port()
     settings = Settings(
         data_dir=data_dir,
@@ -161,7 +163,7 @@ async def running_muster(
     await asyncio.to_thread(upgrade, settings.effective_database_url)
     token_file = await prepare_server(settings)
     assert token_file is not None
-    container = await build_container(settings)
+    container = await build_container(settings, clock=clock)
     ca_file = data_dir / "device-ca.pem"
     ca_file.write_bytes(certificate_pem(container.identity.authority.certificate))
     if server_processes:

@@ -64,6 +64,9 @@ def test_keywords_operators_and_strings_compare_without_case() -> None:
         ("user.accountEnabled -eq true", {"user.accountEnabled": True}, True),
         ("user.accountEnabled -eq 1", {"user.accountEnabled": True}, False),  # a bool is not a number
         ("user.employeeNumber -eq 42", {"user.employeeNumber": 42}, True),
+        ("user.employeeNumber -ge 42 -and user.employeeNumber -lt 43", {"user.employeeNumber": 42}, True),
+        ('user.department -gt "A"', {"user.department": "Sales"}, False),  # text is not ordered
+        ('device.osVersion -gt "16.9"', {"device.osVersion": "16.10"}, False),  # a version only when named so
     ],
 )
 def test_evaluation(rule: str, properties: dict[str, object], expected: bool) -> None:
@@ -145,6 +148,15 @@ def reference(rule: Rule, record: dict[str, object]) -> bool:
         return any(_fold(actual) == _fold(item) for item in want)  # type: ignore[union-attr]
     if op is Operator.NOT_IN:
         return all(_fold(actual) != _fold(item) for item in want)  # type: ignore[union-attr]
+    if op in (Operator.GREATER, Operator.GREATER_OR_EQUAL, Operator.LESS, Operator.LESS_OR_EQUAL):
+        if type(actual) is not int or type(want) is not int:
+            return False  # only integers are ordered when no property is a version
+        return {
+            Operator.GREATER: actual > want,
+            Operator.GREATER_OR_EQUAL: actual >= want,
+            Operator.LESS: actual < want,
+            Operator.LESS_OR_EQUAL: actual <= want,
+        }[op]
     if not (isinstance(actual, str) and isinstance(want, str)):
         return op.value.startswith("-not")
     a, w = actual.lower(), want.lower()

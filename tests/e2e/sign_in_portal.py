@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from muster.domain.clock import Clock
 from muster.simulators.oidc_provider import OidcProvider, OidcUser, serve_oidc_provider
 from muster.store.tables import enrollment_failures
 from tests.harness import DM, FakeApple, RunningMuster, fake_apple, running_muster
@@ -59,11 +60,13 @@ class Portal:
 
 
 @asynccontextmanager
-async def portal(tmp_path: Path, *, database_url: str | None = None, user: OidcUser) -> AsyncIterator[Portal]:
+async def portal(
+    tmp_path: Path, *, database_url: str | None = None, user: OidcUser, clock: Clock | None = None
+) -> AsyncIterator[Portal]:
     """Muster with a push certificate and its identity provider set to a running simulated provider."""
     async with (
         fake_apple(tmp_path / "apple") as apple,
-        running_muster(tmp_path / "muster", database_url=database_url, apple=apple) as muster,
+        running_muster(tmp_path / "muster", database_url=database_url, apple=apple, clock=clock) as muster,
     ):
         await muster.install_push_certificate(apple)
         idp = OidcProvider(

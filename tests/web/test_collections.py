@@ -30,6 +30,7 @@ BAD_OPTIONS = [
     ({"$top": "-1"}, "$top: expected a positive integer"),
     ({"$count": "maybe"}, "$count: expected true or false"),
     ({"$skiptoken": "forged"}, "$skiptoken: malformed"),
+    ({"filter": "id eq 'x'"}, "unknown query option 'filter'"),  # a misspelt option must not list everything
 ]
 
 

@@ -12,12 +12,11 @@ import httpx
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muster.domain.rbac import BuiltInRole, TaggedObject
+from muster.domain.rbac import BuiltInRole
 from muster.store.directory import SqlDirectoryStore, groups_of_members
 from muster.store.engine import create_engine
 from muster.store.migrate import upgrade
 from muster.store.tables import DEFAULT_ORG_ID, devices, enrollments, group_members, groups, organizations
-from muster.store.tables_rbac import scope_tag_links
 from tests.harness import DM, RunningMuster, database_rows, running_muster
 from tests.web.test_admin_access import add_device, create_tag
 
@@ -28,10 +27,9 @@ async def _enrolled_device(engine: AsyncEngine, tags: list[str], upn: str | None
     """A managed device with a device channel (so actions queue commands), tagged `tags`, used by `upn`."""
     device_id = await add_device(engine, tags[0])
     async with engine.begin() as conn:
-        await conn.execute(update(devices).where(devices.c.id == device_id).values(user_principal_name=upn))
-        for tag in tags[1:]:
-            link = {"object_type": TaggedObject.MANAGED_DEVICE.value, "object_id": device_id, "tag_id": tag}
-            await conn.execute(insert(scope_tag_links).values(link))
+        await conn.execute(
+            update(devices).where(devices.c.id == device_id).values(user_principal_name=upn, scope_tag_ids=tags)
+        )
         await conn.execute(
             insert(enrollments).values(
                 id=f"UDID-{device_id}",

@@ -40,16 +40,25 @@ from muster.services.ade_sync import AdeSync
 from muster.services.ade_tokens import AdeTokens
 from muster.services.admins import Admins
 from muster.services.api_clients import ApiClients, FailureLimiter
+from muster.services.apple_admission import AppleAdmission
+from muster.services.assignment_filters import AssignmentFilters
 from muster.services.consents import Consents
+from muster.services.corporate_identifiers import CorporateIdentifiers
 from muster.services.device_auth import DeviceAuthenticator
+from muster.services.device_categories import DeviceCategories
 from muster.services.device_codes import DeviceCodes
 from muster.services.devices import DeviceActions
 from muster.services.directory import Directory
 from muster.services.directory_import import UserImport
 from muster.services.directory_tokens import ProvisioningTokens
+from muster.services.enrollment_attempts import EnrollmentAttempts
+from muster.services.enrollment_gate import EnrollmentGate
+from muster.services.enrollment_managers import EnrollmentManagers
 from muster.services.enrollment_portal import EnrollmentPortal
 from muster.services.enrollment_profiles import DeviceEndpoints, EnrollmentProfiles
 from muster.services.enrollment_requests import EnrollmentChallenges
+from muster.services.enrollment_restrictions import EnrollmentRestrictions
+from muster.services.enrollment_type_profiles import EnrollmentTypeProfiles
 from muster.services.identity_provider import IdentityProviders
 from muster.services.inventory import InventoryRecorder
 from muster.services.local_accounts import LocalAccounts
@@ -61,6 +70,7 @@ from muster.services.queueing import CommandQueue
 from muster.services.roles import Roles
 from muster.services.scep import ScepService
 from muster.services.server_identity import ServerIdentity, load_or_create
+from muster.services.terms import Terms
 from muster.services.webhooks import WebhookDispatcher, WebhookEvents, WebhookSubscriptions
 from muster.store.ade_devices import SqlAdeDeviceStore
 from muster.store.ade_enrollment import SqlAdeEnrollmentStore
@@ -69,12 +79,20 @@ from muster.store.ade_sync import SqlAdeSyncStore
 from muster.store.ade_tokens import SqlTokenStore
 from muster.store.admins import SqlApiTokenStore
 from muster.store.api_clients import SqlApiClientStore
+from muster.store.assignment_filters import SqlAssignmentFilterStore
 from muster.store.audit import SqlAuditLog, SqlAuditSink
 from muster.store.consents import SqlConsentStore
+from muster.store.corporate_identifiers import SqlCorporateIdentifierStore
+from muster.store.device_categories import SqlDeviceCategoryStore
 from muster.store.devices import SqlDeviceStore
 from muster.store.directory import SqlDirectoryStore, SqlProvisioningTokenStore
 from muster.store.engine import create_engine
+from muster.store.enrollment_attempts import SqlAttemptStore
+from muster.store.enrollment_decisions import SqlEnrollmentRecords
+from muster.store.enrollment_managers import SqlEnrollmentManagerStore
 from muster.store.enrollment_requests import SqlEnrollmentRequestStore
+from muster.store.enrollment_restrictions import SqlRestrictionStore
+from muster.store.enrollment_type_profiles import SqlEnrollmentTypeProfileStore
 from muster.store.identity_provider import SqlIdentityProviderStore, SqlSignInDirectory
 from muster.store.key_pairs import SqlKeyPairStore
 from muster.store.local_accounts import SqlLocalAccountStore
@@ -83,6 +101,7 @@ from muster.store.oauth import SqlDeviceCodeStore, SqlSeenAssertions, SqlSigning
 from muster.store.push_certificates import SqlPushCertificateStore
 from muster.store.rbac import SqlRbacStore
 from muster.store.tables import DEFAULT_ORG_ID, organizations
+from muster.store.terms import SqlTermsStore
 from muster.store.webhooks import SqlWebhookStore
 
 
@@ -126,6 +145,18 @@ class Container:
     identity_providers: IdentityProviders
     oidc_sign_in: OidcSignIn
     enrollment_portal: EnrollmentPortal
+    enrollment_attempts: EnrollmentAttempts  # the Incomplete user enrollments report (IER)
+    device_categories: DeviceCategories
+    terms: Terms
+    assignment_filters: AssignmentFilters
+    enrollment_restrictions: EnrollmentRestrictions  # policies_for feeds muster.domain.enrollment_decision
+    enrollment_type_profiles: EnrollmentTypeProfiles  # offer_for: Device or User Enrollment, for the portal
+    corporate_identifiers: CorporateIdentifiers
+    corporate_identifier_store: SqlCorporateIdentifierStore  # find_match/mark_contacted for the enrollment decision
+    enrollment_managers: EnrollmentManagers
+    enrollment_manager_store: SqlEnrollmentManagerStore  # is_manager/enrolled_device_count for the decision
+    enrollment_gate: EnrollmentGate
+    enrollment_records: SqlEnrollmentRecords
     portal_key: bytes  # signs the enrollment portal's cookies
 
     async def aclose(self) -> None:
@@ -169,6 +200,8 @@ async def build_container(
     authenticator = Authenticator(admins=admins, store=rbac_store, verifiers=(access_tokens, *token_verifiers))
     roles = Roles(store=rbac_store, authenticator=authenticator, audit=audit, clock=clock)
     await roles.ensure_built_ins(DEFAULT_ORG_ID)
+    restrictions = EnrollmentRestrictions(store=SqlRestrictionStore(engine), audit=audit, clock=clock)
+    await restrictions.ensure_defaults(DEFAULT_ORG_ID)  # before any request: reads never write
     identity = await load_or_create(
         store=SqlKeyPairStore(engine),
         secrets=secrets,
@@ -238,8 +271,24 @@ async def build_container(
     local_accounts = LocalAccounts(
         store=local_account_store, secrets=secrets, audit=audit, clock=clock, issuer=settings.organization_name
     )
-    directory = Directory(store=directory_store, audit=audit, clock=clock)
+    category_store = SqlDeviceCategoryStore(engine)
+    directory = Directory(store=directory_store, categories=category_store, audit=audit, clock=clock)
+    terms = Terms(store=SqlTermsStore(engine), clock=clock)
+    assignment_filter_store = SqlAssignmentFilterStore(engine)
     webhook_store = SqlWebhookStore(engine)
+    corporate_identifier_store = SqlCorporateIdentifierStore(engine)
+    enrollment_manager_store = SqlEnrollmentManagerStore(engine)
+    enrollment_records = SqlEnrollmentRecords(engine)
+    enrollment_gate = EnrollmentGate(
+        directory=directory,
+        restrictions=restrictions,
+        filters=assignment_filter_store,
+        identities=corporate_identifier_store,
+        managers=enrollment_manager_store,
+        terms=terms,
+        records=enrollment_records,
+        clock=clock,
+    )
     webhook_sender = HttpWebhookSender(verify=str(settings.webhook_ca_file) if settings.webhook_ca_file else True)
     return Container(
         settings=settings,
@@ -260,6 +309,7 @@ async def build_container(
             push_topic=push_certificates.topic,
             clock=clock,
             events=WebhookEvents(store=webhook_store, clock=clock),
+            admission=AppleAdmission(gate=enrollment_gate, intents=enrollment_records),
         ),
         scep=ScepService(identity.authority, challenges, challenges),
         profiles=profiles,
@@ -341,9 +391,27 @@ async def build_container(
             providers=identity_providers,
             profiles=profiles,
             failures=enrollment_requests,
+            terms=terms,
+            groups=directory,
             clock=clock,
         ),
+        enrollment_attempts=EnrollmentAttempts(store=SqlAttemptStore(engine), clock=clock),
+        device_categories=DeviceCategories(store=category_store, clock=clock),
+        terms=terms,
+        corporate_identifiers=CorporateIdentifiers(store=corporate_identifier_store, audit=audit, clock=clock),
+        corporate_identifier_store=corporate_identifier_store,
+        enrollment_managers=EnrollmentManagers(store=enrollment_manager_store, audit=audit, clock=clock),
+        enrollment_manager_store=enrollment_manager_store,
+        enrollment_gate=enrollment_gate,
+        enrollment_records=enrollment_records,
         portal_key=hmac.new(master_key, b"muster enrollment portal cookies", hashlib.sha256).digest(),
+        assignment_filters=AssignmentFilters(
+            store=assignment_filter_store, users=restrictions, audit=audit, clock=clock
+        ),
+        enrollment_restrictions=restrictions,
+        enrollment_type_profiles=EnrollmentTypeProfiles(
+            store=SqlEnrollmentTypeProfileStore(engine), audit=audit, clock=clock
+        ),
     )
 
 

@@ -7,7 +7,28 @@ import asyncio
 import typer
 
 from muster import __version__
-from muster.cli import ade, admin, apps, audit, devices, directory, doctor, identity, login, raw, roles, sim
+from muster.cli import (
+    ade,
+    admin,
+    apps,
+    audit,
+    categories,
+    corporate_identifiers,
+    devices,
+    directory,
+    doctor,
+    enrollment_managers,
+    enrollment_types,
+    filters,
+    identity,
+    login,
+    raw,
+    reports,
+    restrictions,
+    roles,
+    sim,
+    terms,
+)
 from muster.config import ConfigurationError, Settings, load_settings
 
 app = typer.Typer(help="Muster: self-hosted device enrollment and management.", no_args_is_help=True)
@@ -25,6 +46,14 @@ audit.register(app)
 directory.register(app)
 identity.register(app)
 raw.register(app)
+filters.register(app)
+reports.register(app)
+corporate_identifiers.register(app)
+enrollment_managers.register(app)
+categories.register(app)
+terms.register(app)
+restrictions.register(app)
+enrollment_types.register(app)
 
 
 def _settings() -> Settings:

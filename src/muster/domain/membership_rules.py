@@ -2,18 +2,27 @@
 
     (device.deviceCategory -eq "HR") and (device.model -startsWith "iPad")
     user.department -in ["Sales", "HR"] or not (user.accountEnabled -eq false)
+    (device.model -startsWith "iPad") -and (device.osVersion -ge "16.0")
 
 Properties are `device.<name>` or `user.<name>` (names case-insensitive); operators -eq -ne -startsWith
--notStartsWith -endsWith -notEndsWith -contains -notContains -in -notIn (case-insensitive); literals are
-double-quoted strings (`\\"` and `\\\\` escapes), integers, true, false and null. String comparison ignores case,
-as Intune does. Regular-expression operators (-match) are left out: a rule is untrusted input and a regex would
-let it cost unbounded time.
+-notStartsWith -endsWith -notEndsWith -contains -notContains -in -notIn -gt -ge -lt -le (case-insensitive);
+connectives and/or/not, also written -and/-or/-not as Intune filters do; literals are double-quoted strings
+(`\\"` and `\\\\` escapes), integers, true, false and null. String comparison ignores case, as Intune does.
+
+Ordering (-gt -ge -lt -le) is defined between integers, and between versions: the values of the properties the
+caller names as versions ("16.10" > "16.9", components compared as numbers, "16" == "16.0"). Anything else is
+unordered, so an ordering test on it is false. On version properties -eq -ne -in -notIn compare versions too,
+so that `-ge` and `-le` both hold exactly when `-eq` does.
+
+Regular-expression operators (-match) are left out: a rule is untrusted input and a regex would let it cost
+unbounded time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -40,10 +49,23 @@ class Operator(StrEnum):
     NOT_CONTAINS = "-notContains"
     IN = "-in"
     NOT_IN = "-notIn"
+    GREATER = "-gt"
+    GREATER_OR_EQUAL = "-ge"
+    LESS = "-lt"
+    LESS_OR_EQUAL = "-le"
 
 
 _OPERATORS = {op.value.lower(): op for op in Operator}
 _LIST_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
+_EQUALITY_OPERATORS = frozenset({Operator.EQ, Operator.NE, *_LIST_OPERATORS})
+# Which orderings each operator accepts: -1 (less), 0 (equal), 1 (greater).
+_ORDERINGS = {
+    Operator.GREATER: {1},
+    Operator.GREATER_OR_EQUAL: {0, 1},
+    Operator.LESS: {-1},
+    Operator.LESS_OR_EQUAL: {-1, 0},
+}
+_VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,8 @@ class Comparison:
     property: str  # "device.model": object and name as written, matched case-insensitively
     operator: Operator
     value: Literal | tuple[Literal, ...]
+    # Where the property is written (line, column), for errors found after parsing; not part of the meaning.
+    at: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,11 +98,19 @@ Rule = Comparison | And | Or | Not
 
 
 class RuleSyntaxError(InvalidInput):
-    """A rule that does not parse; `column` is 1-based (0 when the whole rule is at fault)."""
+    """A rule that does not parse, or uses what its context forbids.
 
-    def __init__(self, message: str, column: int = 0) -> None:
-        super().__init__(f"membership rule: {message}" + (f" (at column {column})" if column else ""))
+    `line` and `column` are 1-based (both 0 when the whole rule is at fault); `reason` is the message without
+    the subject and position, and `subject` names the kind of rule ("membership rule", "assignment filter rule").
+    """
+
+    def __init__(self, reason: str, column: int = 0, *, line: int = 1, subject: str = "membership rule") -> None:
+        where = f" (at line {line}, column {column})" if column else ""
+        super().__init__(f"{subject}: {reason}{where}")
+        self.reason = reason
+        self.line = line if column else 0
         self.column = column
+        self.subject = subject
 
 
 _GRAMMAR = r"""
@@ -92,9 +124,9 @@ comparison: PROPERTY OPERATOR value
 list: "[" "]" | "[" literal ("," literal)* "]"
 ?literal: STRING -> string | INT -> integer | TRUE -> true | FALSE -> false | NULL -> null
 
-OR: /or\b/i
-AND: /and\b/i
-NOT: /not\b/i
+OR: /-?or\b/i
+AND: /-?and\b/i
+NOT: /-?not\b/i
 TRUE: /true\b/i
 FALSE: /false\b/i
 NULL: /null\b/i
@@ -121,18 +153,23 @@ def _deeper(*children: _Node) -> int:
     return depth
 
 
+def _error_at(reason: str, token: Token) -> RuleSyntaxError:
+    return RuleSyntaxError(reason, token.column or 0, line=token.line or 1)
+
+
 @v_args(inline=True)
 class _Build(Transformer[Token, Any]):
     def comparison(self, name: Token, operator: Token, value: Literal | list[Literal]) -> _Node:
         if name.split(".", 1)[0].lower() not in OBJECTS:
-            raise RuleSyntaxError(f"unknown object in {str(name)!r} (expected device. or user.)", name.column or 0)
+            raise _error_at(f"unknown object in {str(name)!r} (expected device. or user.)", name)
         op = _OPERATORS.get(operator.lower())
         if op is None:
-            raise RuleSyntaxError(f"unknown operator {str(operator)!r}", operator.column or 0)
+            raise _error_at(f"unknown operator {str(operator)!r}", operator)
         if (op in _LIST_OPERATORS) != isinstance(value, list):
             wanted = 'a list such as ["a", "b"]' if op in _LIST_OPERATORS else "a single value"
-            raise RuleSyntaxError(f"{op.value} takes {wanted}", operator.column or 0)
-        return _Node(Comparison(str(name), op, tuple(value) if isinstance(value, list) else value), 1)
+            raise _error_at(f"{op.value} takes {wanted}", operator)
+        literal = tuple(value) if isinstance(value, list) else value
+        return _Node(Comparison(str(name), op, literal, (name.line or 1, name.column or 0)), 1)
 
     def list(self, *items: Literal) -> list[Literal]:
         return list(items)
@@ -169,8 +206,15 @@ class _Build(Transformer[Token, Any]):
 _PARSER = Lark(_GRAMMAR, parser="lalr", transformer=_Build())
 
 
-def parse_rule(text: str) -> Rule:
-    """Parse a rule, or raise `RuleSyntaxError` saying what is wrong and where."""
+def parse_rule(text: str, *, subject: str = "membership rule") -> Rule:
+    """Parse a rule, or raise `RuleSyntaxError` saying what is wrong and where (`subject` opens the message)."""
+    try:
+        return _parse(text)
+    except RuleSyntaxError as error:
+        raise RuleSyntaxError(error.reason, error.column, line=error.line, subject=subject) from None
+
+
+def _parse(text: str) -> Rule:
     if len(text) > MAX_RULE_LENGTH:
         raise RuleSyntaxError(f"longer than {MAX_RULE_LENGTH} characters")
     if not text.strip():
@@ -178,32 +222,43 @@ def parse_rule(text: str) -> Rule:
     try:
         node = _PARSER.parse(text)
     except UnexpectedCharacters as error:
-        raise RuleSyntaxError(f"unexpected character {error.char!r}", error.column) from None
+        raise RuleSyntaxError(f"unexpected character {error.char!r}", error.column, line=error.line) from None
     except UnexpectedEOF:
-        raise RuleSyntaxError("the rule ends too early", len(text) + 1) from None
+        raise _ends_early(text) from None
     except UnexpectedToken as error:
         if error.token.type == "$END":
-            raise RuleSyntaxError("the rule ends too early", len(text) + 1) from None
-        raise RuleSyntaxError(f"unexpected {str(error.token)!r}", error.column) from None
+            raise _ends_early(text) from None
+        raise RuleSyntaxError(f"unexpected {str(error.token)!r}", error.column, line=error.line) from None
     except UnexpectedInput as error:  # any other lark complaint, still with its position
-        raise RuleSyntaxError("cannot parse", error.column) from None
+        raise RuleSyntaxError("cannot parse", error.column, line=error.line) from None
     assert isinstance(node, _Node)  # the transformer builds one per rule
     return node.rule
 
 
-def properties_of(rule: Rule) -> frozenset[str]:
-    """The properties a rule reads, lower-cased ("device.enrollmentprofilename")."""
-    found: set[str] = set()
+def _ends_early(text: str) -> RuleSyntaxError:
+    """The error pointing just past the last character."""
+    last_line = text.rsplit("\n", 1)[-1]
+    return RuleSyntaxError("the rule ends too early", len(last_line) + 1, line=text.count("\n") + 1)
+
+
+def comparisons_of(rule: Rule) -> list[Comparison]:
+    """The rule's comparisons, in the order they are written."""
+    found: list[Comparison] = []
     pending = [rule]
     while pending:
         node = pending.pop()
         if isinstance(node, Comparison):
-            found.add(node.property.lower())
+            found.append(node)
         elif isinstance(node, Not):
             pending.append(node.operand)
         else:
-            pending += [node.left, node.right]
-    return frozenset(found)
+            pending += [node.right, node.left]
+    return found
+
+
+def properties_of(rule: Rule) -> frozenset[str]:
+    """The properties a rule reads, lower-cased ("device.enrollmentprofilename")."""
+    return frozenset(comparison.property.lower() for comparison in comparisons_of(rule))
 
 
 def _key(value: object) -> tuple[str, object]:
@@ -217,12 +272,45 @@ def _key(value: object) -> tuple[str, object]:
     return ("null", None) if value is None else ("s", str(value).casefold())
 
 
-def _compare(operator: Operator, actual: object, expected: Literal | tuple[Literal, ...]) -> bool:
-    if operator in (Operator.EQ, Operator.NE):
-        return (_key(actual) == _key(expected)) == (operator is Operator.EQ)
-    if operator in _LIST_OPERATORS:
-        assert isinstance(expected, tuple)
-        return (_key(actual) in {_key(item) for item in expected}) == (operator is Operator.IN)
+def version_key(value: object) -> tuple[int, ...] | None:
+    """A dotted version as comparable numbers without trailing zeros ("16.0" and "16" agree), else None."""
+    if not isinstance(value, str) or not _VERSION.fullmatch(value):
+        return None
+    parts = [int(part) for part in value.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def _numbers(value: object, is_version: bool) -> tuple[int, ...] | None:
+    """The value as comparable numbers: a version's components, or an integer (never a bool); else None."""
+    if is_version:
+        return version_key(value)
+    return (value,) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ordering(actual: object, expected: object, is_version: bool) -> int | None:
+    """-1, 0 or 1 when the values are ordered (two integers, or two versions of a version property)."""
+    left, right = _numbers(actual, is_version), _numbers(expected, is_version)
+    if left is None or right is None:
+        return None
+    return (left > right) - (left < right)
+
+
+def _equal(actual: object, expected: object, is_version: bool) -> bool:
+    ordering = _ordering(actual, expected, is_version) if is_version else None
+    return ordering == 0 if ordering is not None else _key(actual) == _key(expected)
+
+
+def _compare(
+    operator: Operator, actual: object, expected: Literal | tuple[Literal, ...], *, is_version: bool = False
+) -> bool:
+    if operator in _EQUALITY_OPERATORS:
+        positive = operator in (Operator.EQ, Operator.IN)
+        choices = expected if isinstance(expected, tuple) else (expected,)
+        return any(_equal(actual, choice, is_version) for choice in choices) == positive
+    if operator in _ORDERINGS:
+        return _ordering(actual, expected, is_version) in _ORDERINGS[operator]
     negated = operator in (Operator.NOT_STARTS_WITH, Operator.NOT_ENDS_WITH, Operator.NOT_CONTAINS)
     if not isinstance(actual, str) or not isinstance(expected, str):
         return negated  # a text test on a missing or non-text value matches only its negation
@@ -236,20 +324,24 @@ def _compare(operator: Operator, actual: object, expected: Literal | tuple[Liter
     return found != negated
 
 
-def evaluate(rule: Rule, properties: Mapping[str, object]) -> bool:
-    """Whether an object with these properties ("device.model" -> value; absent means null) matches the rule."""
+def evaluate(rule: Rule, properties: Mapping[str, object], versions: Collection[str] = ()) -> bool:
+    """Whether an object with these properties ("device.model" -> value; absent means null) matches the rule.
+
+    `versions` names the properties holding versions ("device.osVersion"), compared as such.
+    """
     values = {name.lower(): value for name, value in properties.items()}
-    return _evaluate(rule, values)
+    return _evaluate(rule, values, frozenset(name.lower() for name in versions))
 
 
-def _evaluate(rule: Rule, values: Mapping[str, object]) -> bool:
+def _evaluate(rule: Rule, values: Mapping[str, object], versions: frozenset[str]) -> bool:
     if isinstance(rule, Comparison):
-        return _compare(rule.operator, values.get(rule.property.lower()), rule.value)
+        name = rule.property.lower()
+        return _compare(rule.operator, values.get(name), rule.value, is_version=name in versions)
     if isinstance(rule, Not):
-        return not _evaluate(rule.operand, values)
+        return not _evaluate(rule.operand, values, versions)
     if isinstance(rule, And):
-        return _evaluate(rule.left, values) and _evaluate(rule.right, values)
-    return _evaluate(rule.left, values) or _evaluate(rule.right, values)
+        return _evaluate(rule.left, values, versions) and _evaluate(rule.right, values, versions)
+    return _evaluate(rule.left, values, versions) or _evaluate(rule.right, values, versions)
 
 
 def _literal(value: Literal) -> str:

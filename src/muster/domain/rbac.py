@@ -53,6 +53,27 @@ class Permission(StrEnum):
     ROLES_WRITE = "Microsoft.Intune_Roles_Write"
     ROLES_ASSIGN = "Microsoft.Intune_Roles_Assign"
     AUDIT_DATA_READ = "Microsoft.Intune_AuditData_Read"
+    REPORTS_READ = "Microsoft.Intune_Reports_Read"
+    DEVICE_ENROLLMENT_CONFIGURATIONS_READ = "Microsoft.Intune_DeviceEnrollmentConfigurations_Read"
+    DEVICE_ENROLLMENT_CONFIGURATIONS_CREATE = "Microsoft.Intune_DeviceEnrollmentConfigurations_Create"
+    DEVICE_ENROLLMENT_CONFIGURATIONS_UPDATE = "Microsoft.Intune_DeviceEnrollmentConfigurations_Update"
+    DEVICE_ENROLLMENT_CONFIGURATIONS_DELETE = "Microsoft.Intune_DeviceEnrollmentConfigurations_Delete"
+    DEVICE_ENROLLMENT_CONFIGURATIONS_ASSIGN = "Microsoft.Intune_DeviceEnrollmentConfigurations_Assign"
+    ASSIGNMENT_FILTERS_READ = "Microsoft.Intune_AssignmentFilter_Read"
+    ASSIGNMENT_FILTERS_CREATE = "Microsoft.Intune_AssignmentFilter_Create"
+    ASSIGNMENT_FILTERS_UPDATE = "Microsoft.Intune_AssignmentFilter_Update"
+    ASSIGNMENT_FILTERS_DELETE = "Microsoft.Intune_AssignmentFilter_Delete"
+    CORPORATE_DEVICE_IDENTIFIERS_READ = "Microsoft.Intune_CorporateDeviceIdentifiers_Read"
+    CORPORATE_DEVICE_IDENTIFIERS_CREATE = "Microsoft.Intune_CorporateDeviceIdentifiers_Create"
+    CORPORATE_DEVICE_IDENTIFIERS_UPDATE = "Microsoft.Intune_CorporateDeviceIdentifiers_Update"
+    CORPORATE_DEVICE_IDENTIFIERS_DELETE = "Microsoft.Intune_CorporateDeviceIdentifiers_Delete"
+    TERMS_AND_CONDITIONS_READ = "Microsoft.Intune_TermsAndConditions_Read"
+    TERMS_AND_CONDITIONS_CREATE = "Microsoft.Intune_TermsAndConditions_Create"
+    TERMS_AND_CONDITIONS_UPDATE = "Microsoft.Intune_TermsAndConditions_Update"
+    TERMS_AND_CONDITIONS_DELETE = "Microsoft.Intune_TermsAndConditions_Delete"
+    TERMS_AND_CONDITIONS_ASSIGN = "Microsoft.Intune_TermsAndConditions_Assign"
+    DEVICE_CATEGORIES_READ = "Microsoft.Intune_DeviceCategories_Read"
+    DEVICE_CATEGORIES_WRITE = "Microsoft.Intune_DeviceCategories_Write"
     API_CLIENTS_READ = "Muster.ApiClients_Read"
     API_CLIENTS_WRITE = "Muster.ApiClients_Write"
     WEBHOOKS_READ = "Muster.Webhooks_Read"
@@ -95,7 +116,20 @@ BUILT_IN_ROLE_PERMISSIONS: dict[BuiltInRole, frozenset[Permission]] = {
         Permission.ENROLLMENT_PROGRAM_TOKEN_UPDATE,
         Permission.ENROLLMENT_PROGRAM_TOKEN_DELETE,
         Permission.ENROLLMENT_PROGRAM_TOKEN_SYNC,
-        Permission.DEVICE_ENROLLMENT_MANAGERS_UPDATE,
+        Permission.DEVICE_ENROLLMENT_CONFIGURATIONS_CREATE,
+        Permission.DEVICE_ENROLLMENT_CONFIGURATIONS_UPDATE,
+        Permission.DEVICE_ENROLLMENT_CONFIGURATIONS_DELETE,
+        Permission.DEVICE_ENROLLMENT_CONFIGURATIONS_ASSIGN,
+        Permission.ASSIGNMENT_FILTERS_CREATE,
+        Permission.ASSIGNMENT_FILTERS_UPDATE,
+        Permission.ASSIGNMENT_FILTERS_DELETE,
+        Permission.CORPORATE_DEVICE_IDENTIFIERS_CREATE,
+        Permission.CORPORATE_DEVICE_IDENTIFIERS_UPDATE,
+        Permission.CORPORATE_DEVICE_IDENTIFIERS_DELETE,
+        Permission.TERMS_AND_CONDITIONS_CREATE,
+        Permission.TERMS_AND_CONDITIONS_UPDATE,
+        Permission.TERMS_AND_CONDITIONS_DELETE,
+        Permission.TERMS_AND_CONDITIONS_ASSIGN,
     },
     BuiltInRole.HELP_DESK_OPERATOR: frozenset(
         {
@@ -142,11 +176,16 @@ NOTHING = Scope()
 
 
 class TaggedObject(StrEnum):
-    """The kinds of object that carry scope tags (`scope_tag_links.object_type`)."""
+    """The kinds of object that carry scope tags (each kind's table holds them, see `muster.store.scope_tags`)."""
 
     MANAGED_DEVICE = "managedDevice"
     DEP_TOKEN = "depOnboardingSetting"
     ADE_PROFILE = "depEnrollmentProfile"
+    ENROLLMENT_CONFIGURATION = "deviceEnrollmentConfiguration"
+    ASSIGNMENT_FILTER = "assignmentFilter"
+    DEVICE_CATEGORY = "deviceCategory"
+    TERMS_AND_CONDITIONS = "termsAndConditions"
+    ENROLLMENT_TYPE_PROFILE = "appleUserInitiatedEnrollmentProfile"
 
 
 @dataclass(frozen=True)

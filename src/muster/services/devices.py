@@ -19,6 +19,7 @@ from muster.domain.devices import (
     ManagementState,
     action_allowed,
 )
+from muster.domain.enrollment_decision import Ownership
 from muster.domain.errors import InvalidInput, NotAllowed, NotFound
 from muster.domain.rbac import Permission, Principal
 from muster.pki.secretbox import SecretBox
@@ -58,12 +59,18 @@ class ActionTarget:
     is_supervised: bool | None
     unlock_token_encrypted: bytes | None
     is_multi_user: bool | None = None  # a Shared iPad, as its DeviceInformation reported
+    personal: bool = False  # personally owned (OWN-06: managed apps only in its inventory)
 
 
 class DeviceStore(Protocol):
     async def action_targets(self, org_id: str, device_ids: Sequence[str]) -> list[ActionTarget]: ...
 
     async def set_states(self, device_ids: Sequence[str], state: ManagementState, now: datetime) -> None: ...
+
+    async def set_ownership(self, org_id: str, device_id: str, owner: Ownership) -> str | None:
+        """Record the device's ownership; a device becoming personal loses its app inventory and phone number.
+        Returns the `owner_type` it had (None: no such device)."""
+        ...
 
     async def tags_of(self, device_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each device's scope tags (none: no such device)."""
@@ -92,6 +99,25 @@ class DeviceActions:
         self._audit = audit
         self._clock = clock
         self._profile_identifier = profile_identifier
+
+    async def set_ownership(self, *, org_id: str, device_id: str, owner: str, actor: str) -> None:
+        """OWN-05 (003_729e51c15a5a5608.txt:1099-1105): the admin says who owns the device. OWN-06 (:1109): a device
+        changed from corporate to personal loses the app inventory and the phone number collected so far (Intune
+        takes up to 7 days; Muster does it at once); its next inventory asks for managed apps only."""
+        try:
+            wanted = Ownership(owner)
+        except ValueError:
+            raise InvalidInput("managedDeviceOwnerType must be company or personal") from None
+        before = await self._store.set_ownership(org_id, device_id, wanted)
+        if before is None:
+            raise NotFound(f"managed device {device_id} not found")
+        if before != wanted.value:
+            await self._audit.admin_event(
+                actor=actor,
+                activity="setManagedDeviceOwnerType",
+                target=device_id,
+                detail={"from": before, "to": wanted.value},
+            )
 
     async def outside_scope_groups(
         self, admin: Principal, permission: Permission, device_ids: Sequence[str]
@@ -190,12 +216,16 @@ class DeviceActions:
             )
             return command_uuid
         if kind is DeviceAction.SYNC_DEVICE:
-            # Intune's sync asks the device to check in; fresh inventory is what the admin expects to see.
+            # Intune's sync asks the device to check in; fresh inventory is what the admin expects to see, and
+            # personal devices report managed apps only: one batch of commands per kind of device.
+            batches: dict[tuple[str, bool], list[str]] = {}
+            for t in targets:
+                if t.enrollment_id:
+                    batches.setdefault((t.enrollment_kind or "DEVICE", t.personal), []).append(t.enrollment_id)
             uuids = [
-                await self._queue.enqueue(
-                    c, org_id=org_id, enrollment_ids=enrollment_ids, created_by=actor, action=kind.value
-                )
-                for c in inventory_commands(EnrollmentKind(targets[0].enrollment_kind or "DEVICE"))
+                await self._queue.enqueue(c, org_id=org_id, enrollment_ids=ids, created_by=actor, action=kind.value)
+                for (enrollment_kind, personal), ids in batches.items()
+                for c in inventory_commands(EnrollmentKind(enrollment_kind), personal=personal)
             ]
             return uuids[0]
         command = self._command(kind, parameters, targets[0])

@@ -36,7 +36,7 @@ _AUDITED_USER_FIELDS = USER_FIELDS[:-1]  # not the SCIM document: the columns ho
 ASSIGNED, DYNAMIC = "assigned", "dynamic"
 
 # Rule property (lower-cased) -> row key, for users and for devices. Devices may not have every property yet
-# (categories, enrollment profile names): a missing one reads as null.
+# (enrollment profile names): a missing one reads as null. A device's category is read by its id, then named.
 USER_RULE_PROPERTIES = {
     "user.userprincipalname": "user_principal_name",
     "user.displayname": "display_name",
@@ -57,7 +57,7 @@ DEVICE_RULE_PROPERTIES = {
     "device.manageddeviceownertype": "owner_type",
     "device.deviceownership": "owner_type",  # as Intune filters name it, Corporate/Personal
     "device.enrollmentprofilename": "enrollment_profile_name",
-    "device.devicecategory": "device_category",
+    "device.devicecategory": "device_category_id",
 }
 
 _OWNERSHIP = {"company": "Corporate", "personal": "Personal"}
@@ -120,17 +120,29 @@ def rule_target(rule: Rule) -> str:
     return objects.pop()
 
 
-def rule_properties(kind: str, row: Mapping[str, Any]) -> dict[str, object]:
+class CategoryNames(Protocol):
+    async def names(self, org_id: str) -> dict[str, str]:
+        """Each device category's id and display name (seed-catalog-A CAT-03: rules read the name)."""
+
+
+def rule_properties(
+    kind: str, row: Mapping[str, Any], category_names: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The properties a rule reads on a user or device row; a device's category by its name in `category_names`
+    (id -> display name), null when the device has none ("Unassigned")."""
     mapping = USER_RULE_PROPERTIES if kind == "user" else DEVICE_RULE_PROPERTIES
     properties = {name: row.get(column) for name, column in mapping.items()}
     if kind == "device":
         properties["device.deviceownership"] = _OWNERSHIP.get(str(row.get("owner_type")))
+        category_id = row.get("device_category_id")
+        properties["device.devicecategory"] = (category_names or {}).get(category_id) if category_id else None
     return properties
 
 
 class Directory:
-    def __init__(self, *, store: DirectoryStore, audit: AuditSink, clock: Clock) -> None:
+    def __init__(self, *, store: DirectoryStore, categories: CategoryNames, audit: AuditSink, clock: Clock) -> None:
         self._store = store
+        self._categories = categories
         self._audit = audit
         self._clock = clock
 
@@ -358,7 +370,8 @@ class Directory:
                 by_org.setdefault(row["org_id"], []).append(group)
         for org_id, groups in by_org.items():
             rows = await self._store.candidates("device", org_id)
-            devices = [(row["id"], rule_properties("device", row)) for row in rows]
+            names = await self._categories.names(org_id)
+            devices = [(row["id"], rule_properties("device", row, names)) for row in rows]
             for group in groups:
                 matching = [device_id for device_id, properties in devices if evaluate(group.rule, properties)]
                 await self._store.set_members(group.id, "device", matching)
@@ -381,7 +394,12 @@ class Directory:
 
     async def _matching(self, org_id: str, group: _DynamicGroup) -> list[tuple[str, str]]:
         candidates = await self._store.candidates(group.kind, org_id)
-        return [(row["id"], group.kind) for row in candidates if evaluate(group.rule, rule_properties(group.kind, row))]
+        names = await self._categories.names(org_id) if group.kind == "device" else {}
+        return [
+            (row["id"], group.kind)
+            for row in candidates
+            if evaluate(group.rule, rule_properties(group.kind, row, names))
+        ]
 
     async def _dynamic_groups(self, org_id: str) -> list[_DynamicGroup]:
         return [_compile(row) for row in await self._store.dynamic_groups(org_id)]

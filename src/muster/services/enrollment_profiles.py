@@ -69,8 +69,9 @@ class EnrollmentProfiles:
         self._organization = organization_name
         self._audit = audit
 
-    async def export(self, *, org_id: str, user_principal_name: str | None, actor: str) -> bytes:
-        """A signed enrollment profile for a named user, or userless when `user_principal_name` is None."""
+    async def export(self, *, org_id: str, user_principal_name: str | None, actor: str) -> tuple[bytes, str]:
+        """A signed enrollment profile for a named user, or userless when `user_principal_name` is None; returns
+        (profile, enrollment request id)."""
         profile, request_id = await self.signed_profile(
             org_id=org_id, intent=EnrollmentIntent(user_principal_name=user_principal_name), actor=actor
         )
@@ -80,7 +81,7 @@ class EnrollmentProfiles:
             target=user_principal_name,
             detail={"enrollmentRequestId": request_id},
         )
-        return profile
+        return profile, request_id
 
     async def signed_profile(self, *, org_id: str, intent: EnrollmentIntent, actor: str) -> tuple[bytes, str]:
         """The signed `.mobileconfig` with a fresh one-time challenge; returns (profile, enrollment request id)."""

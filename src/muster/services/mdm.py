@@ -20,11 +20,13 @@ from muster.domain.commands import STATUS_FROM_REPORT
 from muster.pki.secretbox import SecretBox
 from muster.protocols.apple import checkin as wire
 from muster.protocols.apple import plist
-from muster.protocols.apple.checkin import EnrollmentIdentity
+from muster.protocols.apple.checkin import EnrollmentIdentity, EnrollmentKind
 from muster.protocols.apple.results import CommandReport, CommandStatus, decode_report
 from muster.services import metrics
 from muster.services.ade_profile_settings import settings_from_graph
+from muster.services.apple_admission import AppleAdmission
 from muster.services.device_auth import DeviceAuthenticator, DeviceCertificate, DeviceRequestRejected
+from muster.services.enrollment_gate import EnrollmentRefused
 from muster.services.events import EventPublisher, EventType
 from muster.services.inventory import InventoryRecorder
 from muster.services.ports import AuthenticateRecord, MdmStore, ResultRecord, TokenUpdateOutcome, TokenUpdateRecord
@@ -57,8 +59,10 @@ class AppleMdm:
         push_topic: Callable[[], Awaitable[str | None]],
         clock: Clock,
         events: EventPublisher,
+        admission: AppleAdmission,
     ) -> None:
         self._store = store
+        self._admission = admission
         self._auth = authenticator
         self._queue = queue
         self._inventory = inventory
@@ -128,6 +132,17 @@ class AppleMdm:
         if message.topic != await self._push_topic():
             raise DeviceRequestRejected("Topic does not match this server's push certificate")
         await self._auth.check_new_enrollment(device, identity.id)
+        fields = _authenticate_fields(message)
+        try:
+            await self._admission.admit(
+                org_id=device.binding.org_id,
+                enrollment_request_id=device.binding.enrollment_request_id,
+                user_enrollment=identity.kind is EnrollmentKind.USER_ENROLLMENT,
+                udid=identity.device_id if identity.kind is EnrollmentKind.DEVICE else None,
+                fields=fields,
+            )
+        except EnrollmentRefused as refused:
+            raise DeviceRequestRejected(refused.message, status=403) from None
         await self._store.authenticate(
             AuthenticateRecord(
                 org_id=device.binding.org_id,
@@ -137,7 +152,7 @@ class AppleMdm:
                 topic=message.topic,
                 certificate_fingerprint=device.fingerprint,
                 enrollment_request_id=device.binding.enrollment_request_id,
-                device_fields=_authenticate_fields(message),
+                device_fields=fields,
                 raw=body,
                 now=now,
             )
@@ -177,6 +192,7 @@ class AppleMdm:
                 device_name=outcome.requested_name,
                 ade_profile=_ade_profile(outcome),
                 release_setup_assistant=message.awaiting_configuration,
+                personal=outcome.personal,
             )
             await self._events.publish(
                 org_id=device.binding.org_id,

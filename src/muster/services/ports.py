@@ -59,6 +59,7 @@ class TokenUpdateRecord:
 class TokenUpdateOutcome:
     device_id: str
     newly_enrolled: bool
+    personal: bool = False  # personally owned: inventory collects managed apps only (OWN-06)
     requested_name: str | None = None  # the ADE name template's result, applied once enrolled
     ade_profile_platform: str | None = None  # the device's ADE profile, whose Shared iPad settings are applied
     ade_profile_settings: dict[str, Any] | None = None

@@ -16,13 +16,14 @@ from muster.services.push import PushDispatcher
 SYSTEM_ACTOR = "Muster"
 
 
-def inventory_commands(kind: EnrollmentKind) -> list[dict[str, Any]]:
-    """The commands queued right after enrollment so the admin sees the device's inventory."""
+def inventory_commands(kind: EnrollmentKind, *, personal: bool = False) -> list[dict[str, Any]]:
+    """The commands queued right after enrollment so the admin sees the device's inventory. A personal device
+    reports only the apps the organisation installed (OWN-06, OWN-08: 003_729e51c15a5a5608.txt:1005, 1109)."""
     user_enrollment = kind is EnrollmentKind.USER_ENROLLMENT
     return [
         apple.device_information(),
         apple.security_info(),
-        apple.installed_application_list(managed_only=user_enrollment),
+        apple.installed_application_list(managed_only=user_enrollment or personal),
         apple.profile_list(managed_only=user_enrollment),
         apple.certificate_list(managed_only=user_enrollment),
     ]
@@ -71,11 +72,12 @@ class CommandQueue:
         device_name: str | None,
         release_setup_assistant: bool,
         ade_profile: AdeProfileSettings | None = None,
+        personal: bool = False,
     ) -> None:
         """What a newly enrolled device gets: inventory, its name (ADE template), its Shared iPad configuration
         (ADE profile) with the list of its users, and, when it waits in Setup Assistant for its final
         configuration, `DeviceConfigured` last, after everything else."""
-        setup = inventory_commands(kind)
+        setup = inventory_commands(kind, personal=personal)
         if device_name:
             setup.append(apple.settings_device_name(device_name))
         if ade_profile is not None and ade_profile.enable_shared_ipad:

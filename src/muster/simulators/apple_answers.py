@@ -54,6 +54,7 @@ class DeviceFacts:
             },
         ]
     )
+    managed_app_ids: frozenset[str] = frozenset({"com.microsoft.Office.Outlook"})  # installed by the MDM
     lost_mode: bool = False
     multi_user: bool = False  # a Shared iPad (the ADE profile's is_multi_user)
     # A Shared iPad's resident users: Managed Apple IDs, the first one signed in.

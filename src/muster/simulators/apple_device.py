@@ -267,7 +267,10 @@ class VirtualAppleDevice:
             case "SecurityInfo":
                 return ok, {"SecurityInfo": self.facts.security_info()}, None
             case "InstalledApplicationList":
-                return ok, {"InstalledApplicationList": self.facts.apps}, None
+                apps = self.facts.apps
+                if command.get("ManagedAppsOnly"):
+                    apps = [app for app in apps if app["Identifier"] in self.facts.managed_app_ids]
+                return ok, {"InstalledApplicationList": apps}, None
             case "ProfileList":
                 return ok, {"ProfileList": [profile_list_entry(profile.raw)]}, None
             case "CertificateList":

@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muster.domain.rbac import Scope, TaggedObject
+from muster.domain.rbac import Scope, object_tags
 from muster.services.ade_profiles import AdeProfileRow, PendingAssignment
-from muster.store.rbac import delete_tags, insert_tags, scope_clause
+from muster.store.scope_tags import scope_clause
 from muster.store.tables import ade_devices, ade_profiles, dep_tokens
 
 _p, _d, _t = ade_profiles.c, ade_devices.c, dep_tokens.c
 _CHUNK = 5000
+# A profile's tags are read through the tag API (`SqlRbacStore.tags_of`), like every tagged object's.
+_PROFILE_COLUMNS = [column for column in ade_profiles.c if column.name != "scope_tag_ids"]
 
 
 class SqlAdeProfileStore:
@@ -24,23 +26,22 @@ class SqlAdeProfileStore:
 
     async def add(self, row: AdeProfileRow, tag_ids: Sequence[str]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(insert(ade_profiles).values(**_values(row)))
-            await insert_tags(conn, TaggedObject.ADE_PROFILE, row.id, tag_ids)
+            await conn.execute(insert(ade_profiles).values(**_values(row), scope_tag_ids=list(object_tags(tag_ids))))
 
     async def save(self, row: AdeProfileRow) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(update(ade_profiles).where(_p.id == row.id).values(**_values(row)))
 
     async def get(self, org_id: str, profile_id: str) -> AdeProfileRow | None:
-        query = select(ade_profiles).where(_p.org_id == org_id, _p.id == profile_id)
+        query = select(*_PROFILE_COLUMNS).where(_p.org_id == org_id, _p.id == profile_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return AdeProfileRow(**row._mapping) if row else None
 
     async def list_for_token(self, token_id: str, scope: Scope) -> list[AdeProfileRow]:
         query = (
-            select(ade_profiles)
-            .where(_p.token_id == token_id, scope_clause(TaggedObject.ADE_PROFILE, _p.id, scope))
+            select(*_PROFILE_COLUMNS)
+            .where(_p.token_id == token_id, scope_clause(_p.scope_tag_ids, scope))
             .order_by(_p.created_at, _p.id)
         )
         async with self._engine.connect() as conn:
@@ -62,7 +63,6 @@ class SqlAdeProfileStore:
                 .values(default_macos_profile_id=None)
             )
             await conn.execute(delete(ade_profiles).where(_p.id == profile_id))
-            await delete_tags(conn, TaggedObject.ADE_PROFILE, profile_id)
 
     async def set_default(self, token_id: str, *, platform: str, profile_id: str) -> None:
         column = "default_ios_profile_id" if platform == "iOS" else "default_macos_profile_id"

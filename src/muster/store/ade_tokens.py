@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from muster.domain.rbac import Scope, TaggedObject
+from muster.domain.rbac import Scope, object_tags
 from muster.services.ade_tokens import TokenRow, UploadedToken
-from muster.store.rbac import delete_tags, insert_tags, scope_clause
+from muster.store.scope_tags import scope_clause
 from muster.store.tables import ade_devices, ade_profiles, dep_tokens
 
 _t, _d, _p = dep_tokens.c, ade_devices.c, ade_profiles.c
@@ -82,11 +82,11 @@ class SqlTokenStore:
                     full_sync_required=False,
                     sync_manual=False,
                     sync_devices_seen=0,
+                    scope_tag_ids=list(object_tags(tag_ids)),
                     created_at=now,
                     updated_at=now,
                 )
             )
-            await insert_tags(conn, TaggedObject.DEP_TOKEN, token_id, tag_ids)
 
     async def get(self, org_id: str, token_id: str) -> TokenRow | None:
         async with self._engine.connect() as conn:
@@ -99,7 +99,7 @@ class SqlTokenStore:
         return TokenRow(**row._mapping) if row else None
 
     async def list_for_org(self, org_id: str, scope: Scope) -> list[TokenRow]:
-        query = _token_query().where(_t.org_id == org_id, scope_clause(TaggedObject.DEP_TOKEN, _t.id, scope))
+        query = _token_query().where(_t.org_id == org_id, scope_clause(_t.scope_tag_ids, scope))
         async with self._engine.connect() as conn:
             rows = await conn.execute(query.order_by(_t.created_at, _t.id))
             return [TokenRow(**row._mapping) for row in rows]
@@ -161,7 +161,6 @@ class SqlTokenStore:
         async with self._engine.begin() as conn:
             await conn.execute(delete(ade_devices).where(_d.token_id == token_id, _d.abm_status == "released"))
             await conn.execute(delete(dep_tokens).where(_t.id == token_id))
-            await delete_tags(conn, TaggedObject.DEP_TOKEN, token_id)
 
     async def expiring(self) -> list[tuple[str, datetime, list[int]]]:
         query = select(_t.id, _t.token_expires_at, _t.expiry_warnings_sent).where(_t.token_expires_at.is_not(None))

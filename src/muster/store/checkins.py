@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muster.domain.commands import PENDING, DeliveryStatus
 from muster.domain.devices import ManagementState
-from muster.domain.rbac import TaggedObject
 from muster.services.ports import (
     AuthenticateRecord,
     CertificateBinding,
@@ -22,7 +21,7 @@ from muster.services.ports import (
     TokenUpdateRecord,
 )
 from muster.store.fit import fit
-from muster.store.rbac import inherited_device_tags, insert_tags
+from muster.store.rbac import inherited_device_tags
 from muster.store.tables import (
     ade_devices,
     ade_profiles,
@@ -106,7 +105,7 @@ class SqlCheckinStore:
         r = enrollment_requests.c
         request = None
         if record.enrollment_request_id:
-            query = select(r.user_principal_name, r.enrollment_type, r.ade_device_id).where(
+            query = select(r.user_principal_name, r.enrollment_type, r.ade_device_id, r.decision).where(
                 r.id == record.enrollment_request_id
             )
             request = (await conn.execute(query)).first()
@@ -122,21 +121,33 @@ class SqlCheckinStore:
         }
         if request is not None and request.ade_device_id:
             values["owner_type"] = "company"  # ADE devices are corporate-owned (ADE-29)
+        decision = request.decision if request is not None else None
+        if decision:  # the enrollment gate's: ownership (corporate identifiers, DEM) and the policies applied
+            values["owner_type"] = decision["ownership"]
+            if decision["enrollmentType"] == "deviceEnrollmentManager":
+                values["enrollment_type"] = decision["enrollmentType"]
         if existing is None:
             existing = str(uuid.uuid4())
+            tags = await inherited_device_tags(conn, request.ade_device_id if request is not None else None)
             await conn.execute(
                 insert(devices).values(
                     id=existing,
                     org_id=record.org_id,
                     udid=record.device_key if record.kind == "DEVICE" else None,
                     inventory={},
+                    scope_tag_ids=tags,
                     **{"owner_type": "unknown", **values},
+                    **({"enrollment_decision": decision} if decision else {}),  # None would store JSON null
                 )
             )
-            tags = await inherited_device_tags(conn, request.ade_device_id if request is not None else None)
-            await insert_tags(conn, TaggedObject.MANAGED_DEVICE, existing, tags)
         else:
             await conn.execute(update(devices).where(devices.c.id == existing).values(values))
+            if decision:  # the Enrollment page shows the policies of the device's first enrollment
+                await conn.execute(
+                    update(devices)
+                    .where(devices.c.id == existing, devices.c.enrollment_decision.is_(None))
+                    .values(enrollment_decision=decision)
+                )
         if request is not None and request.ade_device_id:
             await conn.execute(
                 update(ade_devices)
@@ -213,9 +224,11 @@ class SqlCheckinStore:
                 )
                 intent = (await conn.execute(query)).first()
             await self._save_raw(conn, record.enrollment_id, "TokenUpdate", record.raw, record.now)
+            owner = (await conn.execute(select(devices.c.owner_type).where(devices.c.id == device_id))).scalar()
         return TokenUpdateOutcome(
             device_id=str(device_id),
             newly_enrolled=newly_enrolled,
+            personal=owner == "personal",
             requested_name=intent.device_name if intent else None,
             ade_profile_platform=intent.platform if intent else None,
             ade_profile_settings=intent.settings if intent else None,

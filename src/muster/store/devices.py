@@ -10,13 +10,16 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muster.domain.devices import ManagementState
+from muster.domain.enrollment_decision import Ownership
 from muster.domain.rbac import Scope, TaggedObject
 from muster.protocols.odata import QueryOptions
 from muster.services.devices import ActionTarget
 from muster.store.directory import groups_of_members
 from muster.store.odata import Field, count_query, page_query, split_page
-from muster.store.rbac import SqlRbacStore, scope_clause
+from muster.store.rbac import SqlRbacStore
+from muster.store.scope_tags import scope_clause
 from muster.store.tables import command_deliveries, commands, devices, enrollments, users
+from muster.store.tables_terms import device_categories
 
 d = devices.c
 
@@ -43,6 +46,7 @@ DEVICE_FIELDS: dict[str, Field] = {
     "userPrincipalName": Field(d.user_principal_name, str),
     "enrolledDateTime": Field(d.enrolled_at, datetime),
     "lastSyncDateTime": Field(d.last_sync_at, datetime),
+    "deviceCategoryDisplayName": Field(device_categories.c.display_name, str),
 }
 
 _COLUMNS = [
@@ -72,7 +76,10 @@ _COLUMNS = [
     d.enrolled_at,
     d.last_sync_at,
     d.unenrolled_at,
+    device_categories.c.display_name.label("device_category_display_name"),
 ]
+# Devices with their category's name (CAT-04); a device without one is "Unassigned" (CAT-05).
+_WITH_CATEGORY = devices.outerjoin(device_categories, device_categories.c.id == d.device_category_id)
 
 
 class SqlDeviceStore:
@@ -85,7 +92,11 @@ class SqlDeviceStore:
     ) -> tuple[list[dict[str, Any]], str | None, int | None]:
         """One page of the devices within `scope`, the skiptoken of the next page (or None), and the total when
         $count asks."""
-        base = select(*_COLUMNS).where(d.org_id == org_id, scope_clause(TaggedObject.MANAGED_DEVICE, d.id, scope))
+        base = (
+            select(*_COLUMNS)
+            .select_from(_WITH_CATEGORY)
+            .where(d.org_id == org_id, scope_clause(d.scope_tag_ids, scope))
+        )
         async with self._engine.connect() as conn:
             rows = [
                 dict(r._mapping)
@@ -98,7 +109,7 @@ class SqlDeviceStore:
         return list(page), token, total
 
     async def get(self, org_id: str, device_id: str) -> dict[str, Any] | None:
-        query = select(*_COLUMNS, d.inventory).where(d.org_id == org_id, d.id == device_id)
+        query = select(*_COLUMNS, d.inventory).select_from(_WITH_CATEGORY).where(d.org_id == org_id, d.id == device_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return dict(row._mapping) if row else None
@@ -140,6 +151,7 @@ class SqlDeviceStore:
                         d.management_state,
                         d.operating_system,
                         d.is_supervised,
+                        d.owner_type,
                         d.inventory[("deviceInformation", "is_multi_user")].as_boolean().label("is_multi_user"),
                         e.id.label("enrollment_id"),
                         e.kind,
@@ -159,6 +171,7 @@ class SqlDeviceStore:
                         r.is_supervised,
                         r.unlock_token_encrypted,
                         r.is_multi_user,
+                        r.owner_type == "personal",
                     )
                     for r in await conn.execute(query)
                 ]
@@ -196,6 +209,22 @@ class SqlDeviceStore:
                     .where(d.id.in_(device_ids[start : start + 5000]))
                     .values(management_state=state.value)
                 )
+
+    async def set_ownership(self, org_id: str, device_id: str, owner: Ownership) -> str | None:
+        async with self._engine.begin() as conn:
+            query = select(d.owner_type, d.inventory).where(d.org_id == org_id, d.id == device_id).with_for_update()
+            found = (await conn.execute(query)).first()
+            if found is None:
+                return None
+            values: dict[str, Any] = {"owner_type": owner.value}
+            if owner is Ownership.PERSONAL and found.owner_type != owner.value:
+                inventory = {key: value for key, value in found.inventory.items() if key != "installedApps"}
+                information = inventory.get("deviceInformation")
+                if isinstance(information, dict):
+                    inventory["deviceInformation"] = {k: v for k, v in information.items() if k != "phone_number"}
+                values |= {"phone_number": None, "inventory": inventory}
+            await conn.execute(update(devices).where(d.id == device_id).values(values))
+        return str(found.owner_type)
 
     async def count(self, org_id: str) -> int:
         async with self._engine.connect() as conn:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -203,36 +203,31 @@ async def groups_of_members(
     conn: AsyncConnection, org_id: str, member_ids: Sequence[str], *, levels: int = MAX_NESTING
 ) -> dict[str, frozenset[str]]:
     """Every group of the organisation each member (user, device or group) is in, directly or through up to
-    `levels` of nested groups: one query per level (per 5,000 members) for all the members together."""
-    parents: dict[str, set[str]] = {}
-    frontier = set(member_ids)
-    for _ in range(levels):
-        found: dict[str, set[str]] = {member: set() for member in frontier}
-        ordered = sorted(frontier)
-        for start in range(0, len(ordered), _CHUNK):
-            query = (
-                select(m.member_id, m.group_id)
-                .select_from(group_members.join(groups, g.id == m.group_id))
-                .where(m.member_id.in_(ordered[start : start + _CHUNK]), g.org_id == org_id)
+    `levels` of nested groups: one recursive query (per 5,000 members) for all the members together, so a user in
+    hundreds of groups costs one round trip, not one per level with every group id sent back to the server."""
+    found: dict[str, set[str]] = {member: set() for member in member_ids}
+    ordered = sorted(found)
+    parent, parent_group = group_members.alias("parent"), groups.alias("parent_group")
+    for start in range(0, len(ordered), _CHUNK):
+        direct = (
+            select(m.member_id, m.group_id, literal_column("1").label("depth"))
+            .select_from(group_members.join(groups, g.id == m.group_id))
+            .where(m.member_id.in_(ordered[start : start + _CHUNK]), g.org_id == org_id)
+            .cte("ancestors", recursive=True)
+        )
+        nested = (
+            select(direct.c.member_id, parent.c.group_id, direct.c.depth + 1)
+            .select_from(
+                direct.join(parent, parent.c.member_id == direct.c.group_id).join(
+                    parent_group, parent_group.c.id == parent.c.group_id
+                )
             )
-            for row in await conn.execute(query):
-                found[row.member_id].add(row.group_id)
-        parents.update(found)
-        frontier = set().union(*found.values()) - parents.keys()
-        if not frontier:
-            break
-    return {member: _ancestors(member, parents) for member in member_ids}
-
-
-def _ancestors(member_id: str, parents: Mapping[str, set[str]]) -> frozenset[str]:
-    seen: set[str] = set()
-    pending = list(parents.get(member_id, ()))
-    while pending:
-        group_id = pending.pop()
-        if group_id not in seen:  # nesting may loop
-            seen.add(group_id)
-            pending += parents.get(group_id, ())
-    return frozenset(seen)
+            .where(parent_group.c.org_id == org_id, direct.c.depth < levels)
+        )
+        ancestors = direct.union(nested)  # UNION, not UNION ALL: a nesting loop ends within `levels`
+        for row in await conn.execute(select(ancestors.c.member_id, ancestors.c.group_id).distinct()):
+            found[row.member_id].add(row.group_id)
+    return {member: frozenset(found[member]) for member in member_ids}
 
 
 async def _upsert(conn: AsyncConnection, table: Table, row: Mapping[str, Any]) -> None:

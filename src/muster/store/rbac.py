@@ -1,59 +1,45 @@
-"""SQL storage of role definitions, role assignments, scope tags and the tags of each scope-tagged object."""
+"""SQL storage of role definitions, role assignments, scope tags and the tags of each scope-tagged object (kept on
+the object's own row, see `muster.store.scope_tags`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select, true, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from muster.domain.rbac import Scope, TaggedObject, object_tags
 from muster.services.rbac_ports import RoleAssignmentRow, RoleDefinitionRow, ScopeTagRow
-from muster.store.tables import ade_devices, group_members
-from muster.store.tables_rbac import role_assignments, role_definitions, role_scope_tags, scope_tag_links
+from muster.store.schema import metadata
+from muster.store.scope_tags import carries_any_tag, scope_clause
+from muster.store.tables import ade_devices, dep_tokens, group_members
+from muster.store.tables_rbac import role_assignments, role_definitions, role_scope_tags
 
-_r, _a, _s, _l = role_definitions.c, role_assignments.c, role_scope_tags.c, scope_tag_links.c
+_r, _a, _s = role_definitions.c, role_assignments.c, role_scope_tags.c
 _CHUNK = 5000
 MAX_GROUP_DEPTH = 32
 
 
-def scope_clause(object_type: TaggedObject, id_column: Any, scope: Scope) -> ColumnElement[bool]:
-    """A where-clause keeping the objects that carry a tag within `scope` (served by ix_scope_tag_links_tag)."""
-    if scope.everything:
-        return true()
-    return exists().where(
-        _l.object_type == object_type.value, _l.tag_id.in_(sorted(scope.tag_ids)), _l.object_id == id_column
-    )
-
-
-async def insert_tags(
-    conn: AsyncConnection, object_type: TaggedObject, object_id: str, tag_ids: Sequence[str] | None
-) -> None:
-    """Tag a new object, inside the caller's transaction: with `tag_ids`, or Default when there are none."""
-    await conn.execute(
-        insert(scope_tag_links),
-        [{"object_type": object_type.value, "object_id": object_id, "tag_id": t} for t in object_tags(tag_ids)],
-    )
+@cache
+def tagged_table(kind: TaggedObject) -> Table:
+    """The table of one kind of scope-tagged object (it names its kind in `info`, see `tagged_table_info`)."""
+    for table in metadata.tables.values():
+        if table.info.get("tagged_object") is kind:
+            return table
+    raise LookupError(f"no table holds {kind.value} objects")
 
 
 async def inherited_device_tags(conn: AsyncConnection, ade_device_id: str | None) -> list[str]:
     """The tags a newly enrolled device starts with: its ADE token's when enrolled through one (as in Intune)."""
     if ade_device_id is None:
-        return []
-    d = ade_devices.c
-    query = (
-        select(_l.tag_id)
-        .select_from(scope_tag_links.join(ade_devices, d.token_id == _l.object_id))
-        .where(d.id == ade_device_id, _l.object_type == TaggedObject.DEP_TOKEN.value)
-        .order_by(_l.tag_id)
-    )
-    return list((await conn.execute(query)).scalars())
-
-
-async def delete_tags(conn: AsyncConnection, object_type: TaggedObject, object_id: str) -> None:
-    await conn.execute(delete(scope_tag_links).where(_l.object_type == object_type.value, _l.object_id == object_id))
+        return list(object_tags(()))
+    d, t = ade_devices.c, dep_tokens.c
+    query = select(t.scope_tag_ids).select_from(dep_tokens.join(ade_devices, d.token_id == t.id))
+    tags = (await conn.execute(query.where(d.id == ade_device_id))).scalar_one_or_none()
+    return sorted(tags) if tags else list(object_tags(()))
 
 
 def _definition(row: Any) -> RoleDefinitionRow:
@@ -169,9 +155,13 @@ class SqlRbacStore:
             await conn.execute(delete(role_scope_tags).where(_s.org_id == org_id, _s.id == tag_id))
 
     async def tagged_object_count(self, tag_id: str) -> int:
-        query = select(func.count()).select_from(scope_tag_links).where(_l.tag_id == tag_id)
+        tables = [t for t in metadata.tables.values() if "tagged_object" in t.info]
+        total = 0
         async with self._engine.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
+            for table in tables:
+                query = select(func.count()).select_from(table).where(carries_any_tag(table.c.scope_tag_ids, [tag_id]))
+                total += (await conn.execute(query)).scalar_one()
+        return total
 
     async def groups_of(self, member_id: str) -> set[str]:
         g = group_members.c
@@ -188,37 +178,33 @@ class SqlRbacStore:
         return found
 
     async def tags_of(self, object_type: TaggedObject, object_ids: Sequence[str]) -> dict[str, list[str]]:
+        table = tagged_table(object_type)
         tags: dict[str, list[str]] = {object_id: [] for object_id in object_ids}
         async with self._engine.connect() as conn:
             for start in range(0, len(object_ids), _CHUNK):
-                query = (
-                    select(_l.object_id, _l.tag_id)
-                    .where(_l.object_type == object_type.value, _l.object_id.in_(object_ids[start : start + _CHUNK]))
-                    .order_by(_l.object_id, _l.tag_id)
+                query = select(table.c.id, table.c.scope_tag_ids).where(
+                    table.c.id.in_(object_ids[start : start + _CHUNK])
                 )
                 for row in await conn.execute(query):
-                    tags[row.object_id].append(row.tag_id)
+                    tags[row.id] = sorted(row.scope_tag_ids)
         return tags
 
     async def in_scope(self, object_type: TaggedObject, object_ids: Sequence[str], scope: Scope) -> set[str]:
+        table = tagged_table(object_type)
         found: set[str] = set()
         async with self._engine.connect() as conn:
             for start in range(0, len(object_ids), _CHUNK):
                 chunk = object_ids[start : start + _CHUNK]
-                query = select(_l.object_id).where(
-                    and_(
-                        _l.object_type == object_type.value,
-                        _l.object_id.in_(chunk),
-                        true() if scope.everything else _l.tag_id.in_(sorted(scope.tag_ids)),
-                    )
-                )
+                query = select(table.c.id).where(table.c.id.in_(chunk), scope_clause(table.c.scope_tag_ids, scope))
                 found |= set((await conn.execute(query)).scalars())
         return found
 
     async def replace_tags(self, object_type: TaggedObject, object_id: str, tag_ids: Sequence[str]) -> None:
+        table = tagged_table(object_type)
         async with self._engine.begin() as conn:
-            await delete_tags(conn, object_type, object_id)
-            await insert_tags(conn, object_type, object_id, tag_ids)
+            await conn.execute(
+                update(table).where(table.c.id == object_id).values(scope_tag_ids=list(object_tags(tag_ids)))
+            )
 
 
 def _definition_values(row: RoleDefinitionRow) -> dict[str, Any]:

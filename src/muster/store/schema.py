@@ -5,10 +5,36 @@ Migrations and the schema check read `metadata` from here; a new table module is
 
 from __future__ import annotations
 
-from muster.store import tables, tables_audit, tables_directory, tables_identity, tables_rbac, tables_sign_in
+from muster.store import (
+    tables,
+    tables_assignment_filters,
+    tables_audit,
+    tables_corporate_identifiers,
+    tables_directory,
+    tables_enrollment_attempts,
+    tables_enrollment_restrictions,
+    tables_enrollment_type_profiles,
+    tables_identity,
+    tables_rbac,
+    tables_sign_in,
+    tables_terms,
+)
 from muster.store.tables import metadata
 
-TABLE_MODULES = (tables, tables_identity, tables_rbac, tables_audit, tables_sign_in, tables_directory)
+TABLE_MODULES = (
+    tables,
+    tables_identity,
+    tables_rbac,
+    tables_audit,
+    tables_sign_in,
+    tables_directory,
+    tables_terms,
+    tables_corporate_identifiers,
+    tables_assignment_filters,
+    tables_enrollment_restrictions,
+    tables_enrollment_attempts,
+    tables_enrollment_type_profiles,
+)
 
 # Expression indexes created by hand-written migrations (see versions/0002_device_list_indexes.py): the schema
 # comparison leaves them out, since they cannot be declared portably in the table modules.

@@ -27,6 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from muster.domain.rbac import TaggedObject
+from muster.store.scope_tags import scope_tags_column, tagged_table_info
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -142,6 +145,7 @@ enrollment_requests = Table(
     Column("ade_device_id", String(36)),
     Column("device_name", String(255)),
     Column("status", String(24), nullable=False),  # issued | certificateIssued | enrolled
+    Column("decision", JSON),  # the enrollment gate's admitting decision (muster.domain.enrollment_decision)
     Column("created_by", String(200), nullable=False),
     ts_column("created_at", nullable=False),
     ts_column("expires_at", nullable=False),
@@ -158,6 +162,16 @@ enrollment_failures = Table(
     Column("reason", String(80), nullable=False),
     Column("detail", Text, nullable=False),
     ts_column("occurred_at", nullable=False),
+    # What the Enrollment failures report shows; known for refusals by the enrollment gate.
+    Column("user_principal_name", String(320)),
+    Column("enrollment_method", String(60)),
+    Column("operating_system", String(40)),
+    Column("os_version", String(40)),
+    Column("serial_number", String(80)),
+    Column("failure_reason", String(120)),
+    Column("remediation", Text),
+    Column("decision", JSON),
+    Index("ix_enrollment_failures_org_time", "org_id", "occurred_at"),
 )
 
 devices = Table(
@@ -190,6 +204,11 @@ devices = Table(
     ts_column("last_sync_at"),
     ts_column("unenrolled_at"),
     Column("inventory", JSON, nullable=False),
+    Column("device_category_id", String(36), index=True),  # Graph deviceCategory; null is "Unassigned"
+    Column("enrollment_decision", JSON),  # the policies applied when it first enrolled
+    scope_tags_column(),
+    Index("ix_devices_org_user", "org_id", "user_principal_name"),
+    info=tagged_table_info(TaggedObject.MANAGED_DEVICE),
 )
 
 # An MDM channel: the device channel ("<udid>") or a user channel ("<udid>:<user>").
@@ -322,8 +341,10 @@ dep_tokens = Table(
     Column("sync_kind", String(10)),
     Column("sync_manual", Boolean, nullable=False),
     Column("sync_devices_seen", Integer, nullable=False),
+    scope_tags_column(),
     ts_column("created_at", nullable=False),
     ts_column("updated_at", nullable=False),
+    info=tagged_table_info(TaggedObject.DEP_TOKEN),
 )
 
 # An ADE enrollment profile (Graph `depIOSEnrollmentProfile` / `depMacOSEnrollmentProfile`).
@@ -339,8 +360,10 @@ ade_profiles = Table(
     Column("settings", JSON, nullable=False),
     Column("abm_profile_uuid", String(80)),
     ts_column("defined_at"),
+    scope_tags_column(),
     ts_column("created_at", nullable=False),
     ts_column("updated_at", nullable=False),
+    info=tagged_table_info(TaggedObject.ADE_PROFILE),
 )
 
 # A serial number the token's ABM MDM server holds (Graph `importedAppleDeviceIdentity`).

@@ -1,12 +1,11 @@
-"""Role-based access tables: role definitions, role assignments, scope tags and the tags of each object.
+"""Role-based access tables: role definitions, role assignments and scope tags.
 
-`scope_tag_links` holds the tags of every scope-tagged object (devices, enrollment program tokens, ADE profiles,
-...); a list is filtered by an EXISTS over it, served by the (object_type, tag_id, object_id) index.
+The tags of each scope-tagged object live on the object's own row (see `muster.store.scope_tags`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, String, Table, Text, UniqueConstraint
 
 from muster.store.tables import metadata, org_column, ts_column
 
@@ -51,13 +50,4 @@ role_scope_tags = Table(
     ts_column("created_at", nullable=False),
     ts_column("updated_at", nullable=False),
     UniqueConstraint("org_id", "display_name", name="uq_role_scope_tags_org_name"),
-)
-
-scope_tag_links = Table(
-    "scope_tag_links",
-    metadata,
-    Column("object_type", String(40), primary_key=True),
-    Column("object_id", String(36), primary_key=True),
-    Column("tag_id", String(36), primary_key=True),
-    Index("ix_scope_tag_links_tag", "object_type", "tag_id", "object_id"),
 )

@@ -26,15 +26,27 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from muster.app import Container
-from muster.domain.errors import NotAllowed, PreconditionMissing
+from muster.domain.enrollment_attempts import Screen, platform_from_user_agent
+from muster.domain.errors import DomainError, NotAllowed, PreconditionMissing
 from muster.domain.sign_in import SignedInUser, TotpEnrollmentRequired, TotpRequired
+from muster.domain.terms import TermsNotAccepted
 from muster.protocols.errors import ParseError
 from muster.services.ade_enrollment import WEB_ENROLL_PATH, SoftwareUpdateRequired, WebEnrollmentDevice
 from muster.services.device_auth import DeviceRequestRejected
 from muster.services.enrollment_profiles import MOBILECONFIG_TYPE
 from muster.services.oidc_sign_in import OidcProviderError, PendingSignIn, SignInRefused
 from muster.store.tables import DEFAULT_ORG_ID
-from muster.web.portal_pages import SECURITY_HEADERS, enroll_body, local_form, page, refusal_body, sign_in_body
+from muster.web.portal_pages import (
+    SECURITY_HEADERS,
+    category_forms,
+    declined_body,
+    enroll_body,
+    local_form,
+    page,
+    refusal_body,
+    sign_in_body,
+    terms_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +152,27 @@ async def portal_home(request: Request) -> Response:
     session = _session(request)
     if session is None:
         return await _sign_in_page(request)
-    body = enroll_body(
+    try:
+        pending = await _container(request).enrollment_portal.pending_terms(DEFAULT_ORG_ID, session["upn"])
+    except SignInRefused as refused:
+        return _refusal(request, refused.message, 403)
+    attempts = _container(request).enrollment_attempts
+    if pending:  # TC-01: the terms come before the enrollment profile
+        await attempts.reached(DEFAULT_ORG_ID, session["sid"], Screen.TERMS_OF_USE)
+        terms = pending[0]
+        body = terms_body(
+            title=terms.title or "",
+            summary=terms.acceptance_statement or "",
+            text=terms.body_text or "",
+            terms_id=terms.id,
+            version=terms.version,
+            csrf=_csrf(request, session),
+            remaining=len(pending),
+        )
+        return _page(request, "Terms and conditions", body)
+    choice = await _category_choice(request, session)
+    await attempts.reached(DEFAULT_ORG_ID, session["sid"], Screen.DEVICE_CATEGORY if choice else Screen.SET_UP_ACCESS)
+    body = choice + enroll_body(
         display_name=str(session.get("name") or session["upn"]),
         user_principal_name=session["upn"],
         multifactor="mfa" in session.get("amr", []),
@@ -148,6 +180,37 @@ async def portal_home(request: Request) -> Response:
         setup_assistant=_ade_device(session) is not None,
     )
     return _page(request, "Enroll your device", body)
+
+
+async def _category_choice(request: Request, session: dict[str, Any]) -> str:
+    """CAT-09, CAT-10: the user's devices still without a category, to choose one for each."""
+    devices, offered = await _container(request).device_categories.to_choose(DEFAULT_ORG_ID, session["upn"])
+    return category_forms(
+        devices=[(d.id, _device_label(d.device_name, d.model_name, d.serial_number)) for d in devices],
+        categories=[(c.id, c.display_name) for c in offered],
+        csrf=_csrf(request, session),
+    )
+
+
+def _device_label(name: str | None, model: str | None, serial: str | None) -> str:
+    label = name or model or "your device"
+    return f"{label} ({serial})" if serial else label
+
+
+@router.post("/category")
+async def choose_category(request: Request) -> Response:
+    """Done on the category choice: the device must be the signed-in user's own."""
+    checked = await _checked_form(request)
+    if checked is None:
+        return _refusal(request, "Your session has expired. Sign in again.", 403)
+    session, fields = checked
+    try:
+        await _container(request).device_categories.choose(
+            DEFAULT_ORG_ID, fields.get("device", "")[:64], fields.get("category", "")[:64], by_user=session["upn"]
+        )
+    except DomainError as error:
+        return _refusal(request, error.message, 400)
+    return RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
 
 
 @router.get(WEB_ENROLL_PATH.removeprefix("/enroll"))
@@ -217,7 +280,7 @@ async def finish_oidc_sign_in(request: Request) -> Response:
     except OidcProviderError as error:
         log.warning("identity provider sign-in failed: %s", error)
         return _done(_refusal(request, "The identity provider could not complete the sign-in. Try again.", 502))
-    return _done(_signed_in(request, user))
+    return _done(await _signed_in(request, user))
 
 
 def _pending(key: bytes, cookie: str | None) -> PendingSignIn | None:
@@ -241,8 +304,9 @@ def _done(response: Response) -> Response:
     return response
 
 
-def _signed_in(request: Request, user: SignedInUser) -> Response:
-    """The session; a sign-in that started in Setup Assistant keeps the device it started for."""
+async def _signed_in(request: Request, user: SignedInUser) -> Response:
+    """The session; a sign-in that started in Setup Assistant keeps the device it started for. Any other
+    sign-in starts an enrollment attempt (E27), for the platform the browser runs on."""
     container = _container(request)
     response = RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
     session: dict[str, Any] = {
@@ -256,6 +320,9 @@ def _signed_in(request: Request, user: SignedInUser) -> Response:
     if device is not None:
         session["ade"] = {"org": device.get("org"), "serial": device.get("serial")}
         response.delete_cookie(ADE_COOKIE, path="/enroll", secure=True, httponly=True, samesite="lax")
+    else:
+        platform = platform_from_user_agent(request.headers.get("user-agent", "")[:512])
+        await container.enrollment_attempts.start(DEFAULT_ORG_ID, session["sid"], session["upn"], platform)
     sealed = seal(container.portal_key, SESSION_COOKIE, session, SESSION_SECONDS)
     _set_cookie(response, SESSION_COOKIE, sealed, path="/enroll", max_age=SESSION_SECONDS)
     return response
@@ -281,12 +348,13 @@ async def _form(request: Request, expected_csrf: str) -> dict[str, str] | None:
     return fields if _same(fields.get("csrf", ""), expected_csrf) else None
 
 
-async def _checked_form(request: Request) -> dict[str, Any] | None:
-    """The session of a POST whose CSRF token matches it, or None."""
+async def _checked_form(request: Request) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The session and the fields of a POST whose CSRF token matches the session, or None."""
     session = _session(request)
-    if session is None or await _form(request, _csrf(request, session)) is None:
+    fields = None if session is None else await _form(request, _csrf(request, session))
+    if session is None or fields is None:
         return None
-    return session
+    return session, fields
 
 
 @router.post("/local")
@@ -315,23 +383,55 @@ async def local_sign_in(request: Request) -> Response:
         return _refusal(request, refused.message, 403)
     except NotAllowed as refused:
         return await _sign_in_page(request, status=403, user_principal_name=upn, message=refused.message)
-    return _signed_in(request, user)
+    return await _signed_in(request, user)
+
+
+@router.post("/terms")
+async def answer_terms(request: Request) -> Response:
+    """Accept or Decline on the terms page (TC-03); a decline is recorded (TC-10) and the user may come back."""
+    checked = await _checked_form(request)
+    if checked is None:
+        return _refusal(request, "Your session has expired. Sign in again.", 403)
+    session, fields = checked
+    answer, version = fields.get("answer"), fields.get("version", "")
+    if answer not in ("accept", "decline") or not version.isdigit() or len(version) > 9:
+        return _refusal(request, "This answer is not one the terms page sends.", 400)
+    try:
+        await _container(request).enrollment_portal.answer_terms(
+            DEFAULT_ORG_ID,
+            session["upn"],
+            terms_id=fields.get("terms", "")[:64],
+            version=int(version),
+            accept=answer == "accept",
+        )
+    except SignInRefused as refused:
+        return _refusal(request, refused.message, 403)
+    except DomainError as error:  # terms removed or changed since the page was shown
+        return _refusal(request, f"{error.message} Reload the page to see the terms now in force.", 409)
+    if answer == "decline":
+        await _container(request).enrollment_attempts.declined(DEFAULT_ORG_ID, session["sid"])
+        return _page(request, "Terms and conditions declined", declined_body())
+    return RedirectResponse("/enroll", status_code=303, headers=SECURITY_HEADERS)
 
 
 @router.post("/profile")
 async def download_profile(request: Request) -> Response:
-    session = await _checked_form(request)
-    if session is None:
+    checked = await _checked_form(request)
+    if checked is None:
         return _refusal(request, "Your session has expired. Sign in again.", 403)
+    session, _ = checked
     container = _container(request)
     device = _ade_device(session)
     try:
         if device is None:
-            profile = await container.enrollment_portal.download_profile(DEFAULT_ORG_ID, session["upn"])
+            profile, request_id = await container.enrollment_portal.download_profile(DEFAULT_ORG_ID, session["upn"])
+            await container.enrollment_attempts.reached(
+                DEFAULT_ORG_ID, session["sid"], Screen.PROFILE_LAUNCH, enrollment_request_id=request_id
+            )
         else:
-            upn = await container.enrollment_portal.still_enabled(device.org_id, session["upn"])
+            upn = await container.enrollment_portal.ready_to_enroll(device.org_id, session["upn"])
             profile = await container.ade_enrollment.profile_for_user(device, user_principal_name=upn)
-    except SignInRefused as refused:
+    except (SignInRefused, TermsNotAccepted) as refused:
         return _refusal(request, refused.message, 403)
     except PreconditionMissing as missing:
         return _refusal(request, missing.message, 412)

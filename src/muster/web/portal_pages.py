@@ -20,6 +20,7 @@ _STYLE = (
     "button,.button{display:inline-block;padding:.6rem 1.2rem;border-radius:.4rem;border:0;background:#0b5cad;"
     "color:#fff;font-size:1rem;text-decoration:none;cursor:pointer}.secondary{background:#666}"
     ".refusal{border-left:.3rem solid #b3261e;padding:.5rem 1rem;background:#fdecea}"
+    ".terms{white-space:pre-wrap;max-height:24rem;overflow:auto;border:1px solid #ccc;padding:.5rem}"
 )
 
 
@@ -91,6 +92,56 @@ def enroll_body(
         f'{token}<button type="submit">{action}</button></form>{advice}'
         f'<form method="post" action="/enroll/sign-out">{token}'
         '<button class="secondary" type="submit">Sign out</button></form>'
+    )
+
+
+def terms_body(*, title: str, summary: str, text: str, terms_id: str, version: int, csrf: str, remaining: int) -> str:
+    """One policy to accept (seed-catalog-A TC-03): its title in bold, the summary under it, "Read terms" to
+    expand the full text (a native disclosure: keyboard-operable, no script), then Decline and Accept. The
+    policy's name and description are for admins and never shown here. `remaining` counts this one."""
+    progress = f"<p>You have {remaining} sets of terms to accept; here is the first.</p>" if remaining > 1 else ""
+    fields = (
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="terms" value="{escape(terms_id)}">'
+        f'<input type="hidden" name="version" value="{version}">'
+    )
+    return (
+        "<p>Your organisation asks you to accept these terms before you enroll a device.</p>"
+        f'{progress}<section aria-labelledby="terms-title"><h2 id="terms-title"><strong>{escape(title)}</strong></h2>'
+        f"<p>{escape(summary)}</p>"
+        f'<details><summary>Read terms</summary><div class="terms">{escape(text)}</div></details></section>'
+        f'<form method="post" action="/enroll/terms">{fields}'
+        '<button class="secondary" type="submit" name="answer" value="decline">Decline</button> '
+        '<button type="submit" name="answer" value="accept">Accept</button></form>'
+    )
+
+
+def category_forms(*, devices: list[tuple[str, str]], categories: list[tuple[str, str]], csrf: str) -> str:
+    """The device category choice (seed-catalog-A CAT-09..11): for each (device id, label) a labelled list of the
+    (category id, name) choices and a Done button."""
+    if not devices:
+        return ""
+    options = "".join(f'<option value="{escape(cid)}">{escape(name)}</option>' for cid, name in categories)
+    forms = "".join(
+        f'<form method="post" action="/enroll/category"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="device" value="{escape(device_id)}">'
+        f'<p><label for="category-{i}">Category of {escape(label)}</label><br>'
+        f'<select id="category-{i}" name="category" required>{options}</select> '
+        '<button type="submit">Done</button></p></form>'
+        for i, (device_id, label) in enumerate(devices)
+    )
+    return (
+        '<section aria-labelledby="category-title"><h2 id="category-title">Choose a device category</h2>'
+        f"<p>Your organisation sorts devices by category: choose the one that fits each device.</p>{forms}</section>"
+    )
+
+
+def declined_body() -> str:
+    """After a decline (TC-10): the enrollment stays incomplete until the user accepts."""
+    return (
+        "<p>You declined the terms and conditions, so this device cannot be enrolled. "
+        "Your answer was recorded. You can read them again and accept them at any time.</p>"
+        '<p><a class="button" href="/enroll">Back to the terms</a></p>'
     )
 
 

@@ -21,7 +21,7 @@ from muster.protocols.odata import next_link, parse_query_options
 from muster.services.ade_profile_settings import ODATA_TYPES
 from muster.services.ade_profiles import AdeProfileRow
 from muster.web.admin.collections import ODATA_QUERY_OPTIONS, GraphCollection
-from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, require
+from muster.web.admin.deps import DEVICE_MANAGEMENT, container, grantable_tags, requested_tags, require
 
 router = APIRouter(prefix=f"{DEVICE_MANAGEMENT}/depOnboardingSettings/{{token_id}}", tags=["depOnboardingSettings"])
 
@@ -67,11 +67,8 @@ async def _graph(request: Request, row: AdeProfileRow, warnings: list[str] | Non
 
 def _tag_ids(body: dict[str, Any]) -> list[str] | None:
     """`roleScopeTagIds` taken out of a profile body (it is not a profile setting)."""
-    tags = body.pop("roleScopeTagIds", None)
-    if tags is None:
-        return None
-    if not isinstance(tags, list) or len(tags) > 100 or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
-        raise InvalidInput("roleScopeTagIds must be a list of at most 100 scope tag ids")
+    tags = requested_tags(body)
+    body.pop("roleScopeTagIds", None)
     return tags
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
 
 from muster.protocols.odata import ODataError, next_link, parse_orderby, parse_query_options
 from muster.protocols.odata_eval import check_kinds, evaluate
@@ -65,6 +66,7 @@ def _selected(item: Mapping[str, Any], select: tuple[str, ...]) -> dict[str, Any
 
 
 def _declare_query_options(
+    request: Request,
     filter_: Annotated[str | None, Query(alias="$filter", description="e.g. startswith(displayName,'Sales')")] = None,
     orderby: Annotated[str | None, Query(alias="$orderby", description="e.g. displayName desc,id")] = None,
     select: Annotated[str | None, Query(alias="$select", description="e.g. id,displayName")] = None,
@@ -72,7 +74,22 @@ def _declare_query_options(
     skiptoken: Annotated[str | None, Query(alias="$skiptoken", description="from @odata.nextLink")] = None,
     count: Annotated[str | None, Query(alias="$count", description="true adds @odata.count")] = None,
 ) -> None:
-    """Publishes the OData options in the OpenAPI; `GraphCollection.response` parses them (with Graph's errors)."""
+    """Publishes the OData options in the OpenAPI (`GraphCollection.response` and the SQL pages parse them, with
+    Graph's errors), and refuses query parameters the route does not declare: a misspelt option (`filter=`
+    without its `$`) must not silently return the whole collection."""
+    route = request.scope.get("route")
+    declared = _query_names(route.dependant) if route else set()
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise ODataError(f"unknown query option {unknown[0]!r}: this collection takes {', '.join(sorted(declared))}")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
 
 
 ODATA_QUERY_OPTIONS = Depends(_declare_query_options)

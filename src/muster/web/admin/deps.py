@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from muster.app import Container
+from muster.domain.errors import InvalidInput
 from muster.domain.rbac import Permission, Principal, TaggedObject
 
 GRAPH = "/graph/beta"
@@ -67,6 +69,18 @@ async def ensure_in_scope(
         return
     if not await container(request).roles.in_scope(object_type, [object_id], scope):
         raise HTTPException(403, OUT_OF_SCOPE.format(permission=permission.value))
+
+
+def requested_tags(body: Mapping[str, Any]) -> list[str] | None:
+    """The scope tags a JSON body's `roleScopeTagIds` asks for (None when it names none)."""
+    wanted = body.get("roleScopeTagIds")
+    if wanted is not None and (
+        not isinstance(wanted, list)
+        or len(wanted) > 100
+        or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in wanted)
+    ):
+        raise InvalidInput("roleScopeTagIds must be a list of at most 100 scope tag ids")
+    return wanted
 
 
 async def grantable_tags(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,7 @@ _PROPERTIES = {
     "userPrincipalName": "user_principal_name",
     "enrolledDateTime": "enrolled_at",
     "lastSyncDateTime": "last_sync_at",
+    "deviceCategoryDisplayName": "device_category_display_name",
 }
 
 
@@ -66,6 +67,8 @@ def _graph(row: dict[str, Any], select: tuple[str, ...] = ()) -> dict[str, Any]:
         if name in _PROPERTIES:
             value = row.get(_PROPERTIES[name])
             device[name] = value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+    if "deviceCategoryDisplayName" in device and device["deviceCategoryDisplayName"] is None:
+        device["deviceCategoryDisplayName"] = "Unassigned"  # CAT-05 (003_729e51c15a5a5608.txt:1564)
     if not select or "manufacturer" in select:
         device["manufacturer"] = "Apple"
     if not select or "managementAgent" in select:
@@ -208,7 +211,8 @@ def _iso(value: datetime | None) -> str | None:
 
 class DeviceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    roleScopeTagIds: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=100)
+    roleScopeTagIds: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(None, max_length=100)
+    managedDeviceOwnerType: Literal["company", "personal"] | None = None
 
 
 @router.patch("/{device_id}")
@@ -218,21 +222,27 @@ async def update_device(
     body: DeviceUpdate,
     admin: Annotated[Principal, Depends(_on_device(Permission.MANAGED_DEVICES_UPDATE))],
 ) -> dict[str, Any]:
-    """Set the device's scope tags (they must be within the admin's own scope)."""
+    """Set the device's scope tags (they must be within the admin's own scope) and its ownership (OWN-05)."""
     await _device(request, admin, device_id)
-    await _ensure_in_scope_groups(request, admin, Permission.MANAGED_DEVICES_UPDATE, device_id)
-    tags = await grantable_tags(request, admin, Permission.MANAGED_DEVICES_UPDATE, body.roleScopeTagIds)
-    await container(request).roles.set_object_tags(
-        org_id=admin.org_id,
-        object_type=TaggedObject.MANAGED_DEVICE,
-        object_id=device_id,
-        tag_ids=tags,
-        actor=admin.display_name,
-    )
+    await ensure_in_scope_groups(request, admin, Permission.MANAGED_DEVICES_UPDATE, device_id)
+    c = container(request)
+    if body.roleScopeTagIds is not None:
+        tags = await grantable_tags(request, admin, Permission.MANAGED_DEVICES_UPDATE, body.roleScopeTagIds)
+        await c.roles.set_object_tags(
+            org_id=admin.org_id,
+            object_type=TaggedObject.MANAGED_DEVICE,
+            object_id=device_id,
+            tag_ids=tags,
+            actor=admin.display_name,
+        )
+    if body.managedDeviceOwnerType is not None:
+        await c.device_actions.set_ownership(
+            org_id=admin.org_id, device_id=device_id, owner=body.managedDeviceOwnerType, actor=admin.display_name
+        )
     return await _full_device(request, admin, device_id)
 
 
-async def _ensure_in_scope_groups(request: Request, admin: Principal, permission: Permission, device_id: str) -> None:
+async def ensure_in_scope_groups(request: Request, admin: Principal, permission: Permission, device_id: str) -> None:
     """403 unless an assignment granting `permission` over the device's tags also has it in its scope groups."""
     outside = await container(request).device_actions.outside_scope_groups(admin, permission, [device_id])
     forbid(OUTSIDE_SCOPE_GROUPS.format(permission=permission.value) if outside else None)
@@ -303,7 +313,7 @@ async def device_action(
 ) -> ActionResult:
     permission = _action_permission(admin, action)
     await ensure_in_scope(request, admin, permission, TaggedObject.MANAGED_DEVICE, device_id)
-    await _ensure_in_scope_groups(request, admin, permission, device_id)
+    await ensure_in_scope_groups(request, admin, permission, device_id)
     command_uuid = await container(request).device_actions.perform(
         org_id=admin.org_id,
         device_id=device_id,

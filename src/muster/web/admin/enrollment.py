@@ -29,7 +29,7 @@ async def export_profile(
     admin: Annotated[Principal, Depends(require(Permission.ENROLLMENT_PROFILES_WRITE))],
 ) -> Response:
     """A signed `.mobileconfig` carrying a fresh one-time SCEP challenge (valid 15 minutes, usable once)."""
-    profile = await container(request).profiles.export(
+    profile, _ = await container(request).profiles.export(
         org_id=admin.org_id, user_principal_name=body.userPrincipalName, actor=admin.display_name
     )
     return Response(
