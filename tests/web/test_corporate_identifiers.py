@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 
 from muster.domain.corporate_identifiers import IdentityType, identity_keys
 from muster.domain.rbac import BuiltInRole, Permission
+from muster.store.corporate_identifiers import SqlCorporateIdentifierStore
 from muster.store.tables import DEFAULT_ORG_ID, devices
 from tests.harness import DM, RunningMuster, running_muster
 
@@ -268,7 +269,7 @@ async def test_the_enrollment_match_and_contact_states_003_1082(tmp_path: Path, 
     CID-13 (:1061) an imported IMEI the device does not report does not match."""
     async with running_muster(tmp_path, database_url=database_url) as muster, muster.admin() as admin:
         await import_list(admin, [item("35925406864620", "imei"), item("F2LX1")])
-        store = muster.container.corporate_identifier_store
+        store = SqlCorporateIdentifierStore(muster.container.engine)  # what the enrollment gate reads
         ipad = identity_keys("iPadOS", "f2lx1", "359254068646207", "Apple", "iPad14,1")
         match = await store.find_match(DEFAULT_ORG_ID, ipad)
         assert match is not None and (match.identity_type, match.identifier) == (IdentityType.SERIAL_NUMBER, "F2LX1")

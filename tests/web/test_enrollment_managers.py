@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from muster.domain.rbac import BuiltInRole
+from muster.store.enrollment_managers import SqlEnrollmentManagerStore
 from muster.store.tables import DEFAULT_ORG_ID, devices, users
 from muster.store.tables_corporate_identifiers import device_enrollment_managers
 from tests.harness import DM, running_muster
@@ -81,7 +82,7 @@ async def test_add_list_and_remove_a_manager_003_1470(tmp_path: Path, database_u
         assert (await admin.get(f"{DEMS}/{kiosk_id}")).json() == dem
         again = await admin.post(DEMS, json={"userPrincipalName": "kiosk@example.com"})
         assert again.status_code == 409 and "already" in again.json()["error"]["message"]
-        store = muster.container.enrollment_manager_store
+        store = SqlEnrollmentManagerStore(muster.container.engine)  # what the enrollment gate reads
         assert await store.is_manager(DEFAULT_ORG_ID, "kiosk@EXAMPLE.com") and await store.is_manager(
             DEFAULT_ORG_ID, kiosk_id
         )

@@ -152,9 +152,7 @@ class Container:
     enrollment_restrictions: EnrollmentRestrictions  # policies_for feeds muster.domain.enrollment_decision
     enrollment_type_profiles: EnrollmentTypeProfiles  # offer_for: Device or User Enrollment, for the portal
     corporate_identifiers: CorporateIdentifiers
-    corporate_identifier_store: SqlCorporateIdentifierStore  # find_match/mark_contacted for the enrollment decision
     enrollment_managers: EnrollmentManagers
-    enrollment_manager_store: SqlEnrollmentManagerStore  # is_manager/enrolled_device_count for the decision
     enrollment_gate: EnrollmentGate
     enrollment_records: SqlEnrollmentRecords
     portal_key: bytes  # signs the enrollment portal's cookies
@@ -399,9 +397,7 @@ async def build_container(
         device_categories=DeviceCategories(store=category_store, clock=clock),
         terms=terms,
         corporate_identifiers=CorporateIdentifiers(store=corporate_identifier_store, audit=audit, clock=clock),
-        corporate_identifier_store=corporate_identifier_store,
         enrollment_managers=EnrollmentManagers(store=enrollment_manager_store, audit=audit, clock=clock),
-        enrollment_manager_store=enrollment_manager_store,
         enrollment_gate=enrollment_gate,
         enrollment_records=enrollment_records,
         portal_key=hmac.new(master_key, b"muster enrollment portal cookies", hashlib.sha256).digest(),
